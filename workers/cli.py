@@ -1,0 +1,85 @@
+"""The `outage` command: one entry point, one subcommand per role or tool."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import runpy
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from workers.config import ConfigError
+
+BENCH_DIR = Path(__file__).resolve().parents[1] / "bench"
+
+# name -> (module:function taking argv, one-line help). Each module owns its own parser.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "up": ("workers.up:main", "run everything on this machine (Redis, web, worker, scheduler)"),
+    "web": ("workers.roles:web_main", "run the web server (gunicorn) only"),
+    "worker": ("workers.roles:worker_main", "run one RQ worker (detection, webhooks)"),
+    "scheduler": ("workers.roles:scheduler_main", "run the scheduler that enqueues detection"),
+    "load": ("workers.load:main", "import a history of counts (replay CSV) into Redis"),
+    "replay": ("detector.replay:main", "offline causal detection over a counts CSV"),
+    "simulate": ("detector.scenarios:main", "write a seeded synthetic scenario (CSV + labels)"),
+    "demo": ("workers.demo:main", "feed a synthetic stream of reports with outages"),
+    "bench": ("workers.cli:bench_main", "run a benchmark: quality, ingest, detect, replay"),
+}
+
+
+def _resolve(target: str) -> Callable[[list[str]], int]:
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def bench_main(argv: list[str]) -> int:
+    """Run bench/<name>.py from the source checkout with the remaining arguments."""
+    names = sorted(p.stem for p in BENCH_DIR.glob("*.py") if not p.stem.startswith("_"))
+    parser = argparse.ArgumentParser(prog="outage bench", description="Run a benchmark and "
+                                     "print its table. Benchmarks live in bench/ of a checkout.")
+    parser.add_argument("name", choices=names or None, help="which benchmark")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="options of that benchmark")
+    if not BENCH_DIR.is_dir():
+        print("outage bench needs a source checkout (bench/ was not found)", file=sys.stderr)
+        return 2
+    ns = parser.parse_args(argv)
+    sys.path.insert(0, str(BENCH_DIR))
+    module = runpy.run_path(str(BENCH_DIR / f"{ns.name}.py"), run_name=f"bench_{ns.name}")
+    return int(module["main"](ns.args) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="outage",
+        description="Crowd-report outage detector. Start with `outage up` (add --demo to see "
+                    "synthetic outages); `outage COMMAND --help` explains each command.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        parser.error(f"unknown command {name!r}; see `outage --help`")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s "
+                        "%(message)s")
+    try:
+        return int(_resolve(COMMANDS[name][0])(rest) or 0)
+    except ConfigError as exc:
+        print(f"outage {name}: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

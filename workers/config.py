@@ -1,0 +1,226 @@
+"""Configuration: defaults plus environment variables, read in one place.
+
+Every environment variable the product understands is read by `load_settings`; nothing
+else in the code touches `os.environ` for configuration. The table in the README is the
+user-facing copy of `VARIABLES`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_CATALOG = Path(__file__).with_name("catalog.toml")
+
+# name, default, description: the single source for the README's configuration table.
+VARIABLES: tuple[tuple[str, str, str], ...] = (
+    ("REDIS_URL", "(private Redis)", "Redis for counters, detection state and incidents. "
+     "Unset: `outage up` starts a private Redis in the data directory; other commands use "
+     "the URL that a running `outage up` wrote there."),
+    ("RQ_REDIS_URL", "REDIS_URL", "Redis for the RQ job queues (may be a separate server)."),
+    ("OUTAGE_DATA_DIR", "./var", "Where the private Redis keeps its AOF, the generated "
+     "secret key and `redis.url`."),
+    ("OUTAGE_SECRET_KEY", "(generated)", "Server secret for sessions, CSRF and the keyed "
+     "hashes of reporters. Generated once and kept in the data directory when unset."),
+    ("OUTAGE_CATALOG", "(built-in)", "Path of a TOML service catalog replacing the shipped one."),
+    ("OUTAGE_API_KEYS", "(none)", "Comma-separated API keys for batch ingestion, each "
+     "`id:secret` or just `secret` (the id is then derived)."),
+    ("OUTAGE_TRUSTED_PROXIES", "0", "Number of reverse proxies in front of the web server "
+     "whose X-Forwarded-For is trusted."),
+    ("OUTAGE_DEDUP_SECONDS", "900", "One counted report per reporter per service per window."),
+    ("OUTAGE_RATE_LIMIT", "10 per minute", "Anonymous reports per client IP."),
+    ("OUTAGE_API_RATE_LIMIT", "600 per minute", "Report requests per API key."),
+    ("OUTAGE_DETECT_INTERVAL", "15", "Seconds between detection cycles."),
+    ("OUTAGE_SHARDS", "4", "Detection jobs per cycle; services are spread over them."),
+    ("OUTAGE_RETENTION_DAYS", "15", "Days of per-minute counters kept in Redis."),
+    ("OUTAGE_STREAM_MAXLEN", "10000", "Recent raw reports kept per service (no IPs)."),
+    ("OUTAGE_APPENDFSYNC", "everysec", "AOF fsync policy of the private Redis "
+     "(`always` loses no acknowledged report on a crash)."),
+    ("OUTAGE_REDIS_PORT", "0", "Port of the private Redis; 0 picks a free one."),
+    ("OUTAGE_WEBHOOKS", "(none)", "JSON list of webhook subscriptions: "
+     '`[{"url": ..., "secret": ..., "services": [...]}]`.'),
+    ("OUTAGE_WEB_WORKERS", "2", "gunicorn worker processes for `outage web`."),
+    ("OUTAGE_LOG_JSON", "0", "1 writes logs as JSON lines."),
+)
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One partner API key: a public id (used in hashes and limits) and its secret."""
+
+    id: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, with its default."""
+
+    data_dir: Path = Path("var")
+    redis_url: str | None = None
+    rq_redis_url: str | None = None
+    secret_key: str = ""
+    catalog_path: Path = DEFAULT_CATALOG
+    api_keys: tuple[ApiKey, ...] = ()
+    trusted_proxies: int = 0
+    dedup_seconds: int = 900
+    rate_limit: str = "10 per minute"
+    api_rate_limit: str = "600 per minute"
+    detect_interval: float = 15.0
+    shards: int = 4
+    retention_days: int = 15
+    stream_maxlen: int = 10000
+    appendfsync: str = "everysec"
+    redis_port: int = 0
+    webhooks: tuple[dict, ...] = field(default_factory=tuple)
+    web_workers: int = 2
+    log_json: bool = False
+
+    def as_env(self) -> dict[str, str]:
+        """Return the environment that makes a child process load these settings."""
+        env = {
+            "OUTAGE_DATA_DIR": str(self.data_dir),
+            "OUTAGE_SECRET_KEY": self.secret_key,
+            "OUTAGE_CATALOG": str(self.catalog_path),
+            "OUTAGE_DETECT_INTERVAL": str(self.detect_interval),
+        }
+        if self.redis_url:
+            env["REDIS_URL"] = self.redis_url
+        if self.rq_redis_url:
+            env["RQ_REDIS_URL"] = self.rq_redis_url
+        return env
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {value}")
+    return value
+
+
+def parse_api_keys(raw: str) -> tuple[ApiKey, ...]:
+    """Parse `id:secret,secret2` into API keys; a bare secret gets a derived id."""
+    keys = []
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key_id, sep, secret = item.partition(":")
+        if not sep:
+            import hashlib
+
+            key_id, secret = "k" + hashlib.sha256(item.encode()).hexdigest()[:10], item
+        if len(secret) < 8:
+            raise ConfigError("OUTAGE_API_KEYS: every key needs at least 8 characters")
+        keys.append(ApiKey(id=key_id, secret=secret))
+    return tuple(keys)
+
+
+def parse_webhooks(raw: str) -> tuple[dict, ...]:
+    """Parse the JSON list of webhook subscriptions."""
+    if not raw.strip():
+        return ()
+    try:
+        items = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"OUTAGE_WEBHOOKS is not valid JSON: {exc}") from None
+    if not isinstance(items, list):
+        raise ConfigError("OUTAGE_WEBHOOKS must be a JSON list")
+    subs = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("url"), str):
+            raise ConfigError(f"OUTAGE_WEBHOOKS[{i}] needs a string 'url'")
+        services = item.get("services") or []
+        if not isinstance(services, list):
+            raise ConfigError(f"OUTAGE_WEBHOOKS[{i}].services must be a list")
+        subs.append({"url": item["url"], "secret": str(item.get("secret", "")),
+                     "services": [str(s) for s in services]})
+    return tuple(subs)
+
+
+def secret_key_for(data_dir: Path) -> str:
+    """Return the secret kept in the data directory, creating it on first use."""
+    path = data_dir / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    try:
+        os.link(tmp, path)  # first writer wins when several processes start at once
+    except FileExistsError:
+        pass
+    tmp.unlink(missing_ok=True)
+    return path.read_text().strip()
+
+
+def running_redis_url(data_dir: Path) -> str | None:
+    """Return the URL a running `outage up` wrote into the data directory, if any."""
+    try:
+        return (data_dir / "redis.url").read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read every OUTAGE_* / REDIS_URL variable into Settings."""
+    env = os.environ if env is None else env
+    data_dir = Path(env.get("OUTAGE_DATA_DIR") or "var").expanduser().absolute()
+    redis_url = env.get("REDIS_URL") or running_redis_url(data_dir)
+    fsync = env.get("OUTAGE_APPENDFSYNC", "everysec").strip() or "everysec"
+    if fsync not in ("always", "everysec", "no"):
+        raise ConfigError("OUTAGE_APPENDFSYNC must be always, everysec or no")
+    catalog = env.get("OUTAGE_CATALOG")
+    return Settings(
+        data_dir=data_dir,
+        redis_url=redis_url,
+        rq_redis_url=env.get("RQ_REDIS_URL") or redis_url,
+        secret_key=env.get("OUTAGE_SECRET_KEY") or secret_key_for(data_dir),
+        catalog_path=Path(catalog).expanduser() if catalog else DEFAULT_CATALOG,
+        api_keys=parse_api_keys(env.get("OUTAGE_API_KEYS", "")),
+        trusted_proxies=_int(env, "OUTAGE_TRUSTED_PROXIES", 0),
+        dedup_seconds=_int(env, "OUTAGE_DEDUP_SECONDS", 900, minimum=1),
+        rate_limit=env.get("OUTAGE_RATE_LIMIT") or "10 per minute",
+        api_rate_limit=env.get("OUTAGE_API_RATE_LIMIT") or "600 per minute",
+        detect_interval=_float(env, "OUTAGE_DETECT_INTERVAL", 15.0),
+        shards=_int(env, "OUTAGE_SHARDS", 4, minimum=1),
+        retention_days=_int(env, "OUTAGE_RETENTION_DAYS", 15, minimum=1),
+        stream_maxlen=_int(env, "OUTAGE_STREAM_MAXLEN", 10000, minimum=1),
+        appendfsync=fsync,
+        redis_port=_int(env, "OUTAGE_REDIS_PORT", 0),
+        webhooks=parse_webhooks(env.get("OUTAGE_WEBHOOKS", "")),
+        web_workers=_int(env, "OUTAGE_WEB_WORKERS", 2, minimum=1),
+        log_json=env.get("OUTAGE_LOG_JSON", "0").strip() in ("1", "true", "yes"),
+    )

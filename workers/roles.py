@@ -1,0 +1,76 @@
+"""`outage web`, `outage worker`, `outage scheduler`: one role per process."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+
+from workers.config import load_settings
+from workers.connections import NoRedisConfigured, queue_redis
+
+QUEUES = ("detect", "webhooks", "default")
+"""RQ queues a worker listens on, most urgent first."""
+
+log = logging.getLogger("outage")
+
+
+def web_main(argv: list[str]) -> int:
+    """Replace this process with gunicorn serving web:create_app()."""
+    parser = argparse.ArgumentParser(prog="outage web", description="Serve the pages and "
+                                     "the API with gunicorn (deploy/gunicorn.conf.py settings).")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="gunicorn worker processes (default OUTAGE_WEB_WORKERS or 2)")
+    ns = parser.parse_args(argv)
+    settings = load_settings()
+    workers = ns.workers or settings.web_workers
+    args = [sys.executable, "-m", "gunicorn", "--bind", f"{ns.host}:{ns.port}",
+            "--workers", str(workers), "--worker-class", "gthread", "--threads", "4",
+            "--graceful-timeout", "5", "--timeout", "30", "--access-logfile", "-",
+            "--error-logfile", "-", "--log-level", "warning", "web:create_app()"]
+    sys.stdout.flush()
+    os.execv(sys.executable, args)
+    return 0  # not reached
+
+
+def worker_main(argv: list[str]) -> int:
+    """Run one RQ worker on the detection and webhook queues until stopped."""
+    from rq import Worker
+
+    parser = argparse.ArgumentParser(prog="outage worker", description="Run an RQ worker for "
+                                     "detection jobs and webhook deliveries.")
+    parser.add_argument("--burst", action="store_true", help="stop when the queues are empty")
+    parser.add_argument("--name", default=None, help="worker name (default: host and pid)")
+    ns = parser.parse_args(argv)
+    settings = load_settings()
+    try:
+        conn = queue_redis(settings)
+    except NoRedisConfigured as exc:
+        print(f"outage worker: {exc}", file=sys.stderr)
+        return 2
+    worker = Worker(list(QUEUES), connection=conn, name=ns.name)
+    worker.work(burst=ns.burst, with_scheduler=True, logging_level="WARNING")
+    return 0
+
+
+def scheduler_main(argv: list[str]) -> int:
+    """Run the scheduler loop that enqueues detection every cycle."""
+    from workers.scheduler import run_scheduler
+
+    parser = argparse.ArgumentParser(prog="outage scheduler", description="Enqueue one "
+                                     "detection job per service shard every cycle, plus hourly "
+                                     "maintenance. Only one scheduler is active at a time.")
+    parser.add_argument("--once", action="store_true", help="run one cycle and exit")
+    ns = parser.parse_args(argv)
+    settings = load_settings()
+    # SIGTERM unwinds like Ctrl-C, so the scheduler lock is released on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        return run_scheduler(settings, once=ns.once)
+    except NoRedisConfigured as exc:
+        print(f"outage scheduler: {exc}", file=sys.stderr)
+        return 2
