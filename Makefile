@@ -33,7 +33,9 @@ browser:  ## Debian's chromium for the browser tests (never a browser download)
 	fi
 
 test: $(VENV)/.test browser  ## the whole suite, as CI runs it
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; \
+	exit $$rc
 
 lint: $(VENV)/.test
 	$(VENV)/bin/ruff check detector web workers tests bench
