@@ -1,0 +1,262 @@
+"""Fit per-series expected rates by slot of week from 15-minute rollups, robustly.
+
+Shapes: n = number of series; H = history slots (ring); 672 = 15-minute slots per week.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+from detector.nbstats import nb_variance
+from detector.params import SLOT_MINUTES, SLOTS_PER_DAY, SLOTS_PER_WEEK, Params
+
+MINUTES_PER_WEEK = SLOTS_PER_WEEK * SLOT_MINUTES
+
+
+class BaselineMode(enum.StrEnum):
+    """How much history the baseline could use (a named result, never NaN)."""
+
+    INSUFFICIENT_HISTORY = "insufficient_history"
+    FLAT = "flat"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A fitted baseline: expected 15-minute counts by slot of week, and dispersion."""
+
+    mode: BaselineMode
+    profile: np.ndarray
+    """Expected counts per 15-minute slot, shape (n, 672), slot of week = slot % 672."""
+    phi: np.ndarray
+    """Variance / mean when all extra variance is put on short windows, shape (n,)."""
+    phi_q: np.ndarray
+    """Poisson overdispersion of the two-parameter fit, shape (n,)."""
+    c2: np.ndarray
+    """Squared coefficient of variation of the level (two-parameter fit), shape (n,)."""
+    fitted_slot: int
+    """Absolute slot (minute // 15) at which the fit was made (uses slots before it)."""
+    own_counts: np.ndarray
+    """Counts of each series in the history used by the fit, shape (n,)."""
+
+    def cusum_dispersion(self, params: Params) -> np.ndarray:
+        """Return the variance / mean used to calibrate the CUSUMs, shape (n,).
+
+        Evaluated at each series' mean rate over the level-noise horizon, so that the
+        persistent part of the level noise counts against the CUSUM as well.
+        """
+        horizon = self.profile.mean(axis=1) / SLOT_MINUTES * params.level_noise_horizon
+        return self.variance(np.maximum(horizon, 1e-12)) / np.maximum(horizon, 1e-12)
+
+    def ready(self, params: Params) -> np.ndarray:
+        """Tell which series have enough history to be tested, shape (n,)."""
+        return (self.own_counts >= params.min_series_reports) & (
+            self.mode is not BaselineMode.INSUFFICIENT_HISTORY)
+
+    @classmethod
+    def empty(cls, n: int, fitted_slot: int = -1) -> Baseline:
+        """Return the baseline of a service without enough history."""
+        return cls(BaselineMode.INSUFFICIENT_HISTORY, np.zeros((n, SLOTS_PER_WEEK)),
+                   np.ones(n), np.ones(n), np.ones(n), fitted_slot, np.zeros(n))
+
+    def variance(self, mean: np.ndarray, rows: slice | int | np.ndarray = slice(None),
+                 ) -> np.ndarray:
+        """Return the NB variance of window sums with this mean; mean shape (rows,) or (rows, k)."""
+        mean = np.asarray(mean, dtype=float)
+        phi, phi_q, c2 = self.phi[rows], self.phi_q[rows], self.c2[rows]
+        if mean.ndim == 2:
+            phi, phi_q, c2 = phi[:, None], phi_q[:, None], c2[:, None]
+        return nb_variance(mean, phi, phi_q, c2)
+
+    def grown(self, extra: int) -> Baseline:
+        """Return this baseline with `extra` unfitted rows appended."""
+        return Baseline(self.mode,
+                        np.concatenate([self.profile, np.zeros((extra, SLOTS_PER_WEEK))]),
+                        np.concatenate([self.phi, np.ones(extra)]),
+                        np.concatenate([self.phi_q, np.ones(extra)]),
+                        np.concatenate([self.c2, np.ones(extra)]), self.fitted_slot,
+                        np.concatenate([self.own_counts, np.zeros(extra)]))
+
+
+def expected_per_minute(profile: np.ndarray, minutes: np.ndarray) -> np.ndarray:
+    """Interpolate expected reports per minute at epoch minutes, shape (n, len(minutes))."""
+    minutes = np.asarray(minutes, dtype=np.int64)
+    q = ((minutes % MINUTES_PER_WEEK) + 0.5) / SLOT_MINUTES - 0.5
+    base = np.floor(q)
+    frac = q - base
+    j0 = base.astype(np.int64) % SLOTS_PER_WEEK
+    j1 = (j0 + 1) % SLOTS_PER_WEEK
+    return ((1.0 - frac) * profile[:, j0] + frac * profile[:, j1]) / SLOT_MINUTES
+
+
+def _smooth(values: np.ndarray, kernel: tuple[float, ...]) -> np.ndarray:
+    """Circularly smooth along the last axis with a centred kernel."""
+    weights = np.asarray(kernel, dtype=float)
+    weights = weights / weights.sum()
+    half = len(weights) // 2
+    out = np.zeros_like(values)
+    for offset, weight in zip(range(-half, half + 1), weights, strict=True):
+        out += weight * np.roll(values, offset, axis=-1)
+    return out
+
+
+def _robust_mean(values: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over axis 1 of valid values after clipping each to median +- 3 sqrt(median + 1).
+
+    Unbiased for ordinary counts, while one spike (or dip) among the weeks moves it little.
+    values: shape (n, k, s); ok: shape (k, s). Returns (mean (n, s), count (s,)).
+    """
+    count = ok.sum(axis=0)
+    ordered = np.sort(np.where(ok[None], values, np.inf), axis=1)
+    lo_idx = np.broadcast_to(np.maximum(count - 1, 0) // 2, ordered[:, 0].shape)[:, None]
+    hi_idx = np.broadcast_to(np.maximum(count, 1) // 2, ordered[:, 0].shape)[:, None]
+    lo = np.take_along_axis(ordered, np.minimum(lo_idx, values.shape[1] - 1), axis=1)[:, 0]
+    hi = np.take_along_axis(ordered, np.minimum(hi_idx, values.shape[1] - 1), axis=1)[:, 0]
+    median = np.where(count > 0, 0.5 * (np.where(np.isfinite(lo), lo, 0.0)
+                                        + np.where(np.isfinite(hi), hi, 0.0)), 0.0)
+    spread = 3.0 * np.sqrt(median + 1.0)
+    clipped = np.clip(values, (median - spread)[:, None], (median + spread)[:, None])
+    total = np.where(ok[None], clipped, 0.0).sum(axis=1)
+    return np.where(count > 0, total / np.maximum(count, 1), 0.0), count
+
+
+def _fit_dispersion(
+    obs: np.ndarray, fit: np.ndarray, ok: np.ndarray, inflate: float, params: Params,
+    level_floor: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fit E[(y - f)^2] two ways: phi_lin * f, and phi_q * f + c2 * f^2.
+
+    The linear fit puts all extra variance on short windows (conservative there); the
+    quadratic fit carries the level noise that dominates long windows. Each estimate is
+    raised to an upper confidence bound (1 + 2 / sqrt(slots)).
+    obs, fit: 15-minute counts, shape (n, L); ok: shape (L,). Returns three arrays (n,).
+    """
+    w = ok[None, :] / (fit + 1.0) ** 2
+    r2 = (obs - fit) ** 2 * inflate
+    s11 = (w * fit**2).sum(1)
+    s12 = (w * fit**3).sum(1)
+    s22 = (w * fit**4).sum(1)
+    b1 = (w * fit * r2).sum(1)
+    b2 = (w * fit**2 * r2).sum(1)
+    tiny = 1e-300
+    phi_lin = b1 / np.maximum(s11, tiny)
+    det = s11 * s22 - s12 * s12
+    good = det > 1e-9 * np.maximum(s11 * s22, tiny)
+    safe = np.where(good, det, 1.0)
+    phi_q = np.where(good, (b1 * s22 - b2 * s12) / safe, 1.0)
+    c2 = np.where(good, (s11 * b2 - s12 * b1) / safe, 0.0)
+    c2_floor = level_floor**2
+    low_c = c2 < c2_floor
+    phi_q = np.where(low_c, (b1 - c2_floor * s12) / np.maximum(s11, tiny), phi_q)
+    c2 = np.maximum(c2, c2_floor)
+    low_phi = phi_q < 1.0
+    c2 = np.where(low_phi, np.maximum((b2 - s12) / np.maximum(s22, tiny), c2_floor), c2)
+    ucb = 1.0 + 2.0 / np.sqrt(max(int(ok.sum()), 1))
+    cap = params.max_overdispersion
+    return (np.clip(phi_lin * ucb, 1.0, cap), np.clip(phi_q, 1.0, cap),
+            np.clip(c2 * ucb, c2_floor, 4.0))
+
+
+def _inflation(kernel: tuple[float, ...], reps: int, mode: BaselineMode, span: int) -> float:
+    """Return the factor turning in-sample squared residuals into prediction error variance."""
+    if mode is BaselineMode.FLAT:
+        own, sq = 1.0 / span, 1.0 / span
+    else:
+        weights = np.asarray(kernel, dtype=float) / sum(kernel)
+        own = weights[len(weights) // 2] / reps
+        sq = float((weights**2).sum()) / reps
+    return (1.0 + sq) / max((1.0 - own) ** 2 + sq - own * own, 1e-3)
+
+
+def _gather(hist: np.ndarray, excluded: np.ndarray, now_slot: int, first_slot: int,
+            length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the last `length` complete slots (n, length) and their validity (length,)."""
+    slots = np.arange(now_slot - length, now_slot, dtype=np.int64)
+    ring = slots % hist.shape[1]
+    ok = (slots >= first_slot) & ~excluded[ring]
+    return hist[:, ring].astype(float), ok
+
+
+def _borrow(profile: np.ndarray, totals: np.ndarray, support: np.ndarray, donors: np.ndarray,
+            depths: np.ndarray, prior: float) -> np.ndarray:
+    """Shrink each series' profile towards its donor's shape scaled by its share.
+
+    support: counts behind each point of the own profile, shape (n,); the own profile gets
+    weight support / (support + prior).
+    """
+    out = profile.copy()
+    for depth in range(1, int(depths.max(initial=0)) + 1):
+        rows = np.flatnonzero((depths == depth) & (donors >= 0))
+        if rows.size == 0:
+            continue
+        donor = donors[rows]
+        weight = support[rows] / (support[rows] + prior)
+        share = (totals[rows] + 0.5) / (totals[donor] + 1.0)
+        out[rows] = weight[:, None] * profile[rows] + (1.0 - weight[:, None]) * (
+            share[:, None] * out[donor])
+    return out
+
+
+def fit_baseline(
+    hist: np.ndarray, excluded: np.ndarray, now_slot: int, first_slot: int,
+    donors: np.ndarray, depths: np.ndarray, params: Params,
+) -> Baseline:
+    """Fit the baseline from the rollup ring using only slots before now_slot.
+
+    hist: 15-minute counts ring, shape (n, H); excluded: incident slots, shape (H,);
+    first_slot: first complete slot of service data; donors, depths: shape (n,).
+    """
+    n, size = hist.shape
+    span = min(now_slot - first_slot, size)
+    if n == 0 or span < params.min_history_hours * 4:
+        return Baseline.empty(n, now_slot)
+    weeks = min(span // SLOTS_PER_WEEK, params.history_weeks)
+    if span >= params.weekly_after_days * SLOTS_PER_DAY and weeks >= 1:
+        mode, period, reps, floor = (BaselineMode.WEEKLY, SLOTS_PER_WEEK, weeks,
+                                     params.level_noise_floor)
+    elif span >= params.daily_after_hours * 4:
+        mode, period, reps, floor = (BaselineMode.DAILY, SLOTS_PER_DAY,
+                                     min(span // SLOTS_PER_DAY, 7), params.daily_level_cv)
+    else:
+        mode, period, reps, floor = BaselineMode.FLAT, span, 1, params.cold_start_level_cv
+    vals, ok = _gather(hist, excluded, now_slot, first_slot, period * reps)
+    totals = (vals * ok).sum(axis=1)
+    if mode is BaselineMode.FLAT:
+        rate = totals / max(int(ok.sum()), 1)
+        chrono = np.repeat(rate[:, None], period, axis=1)
+        scale = np.ones((n, 1))
+    else:
+        cube = vals.reshape(n, reps, period)
+        okk = ok.reshape(reps, period)
+        scale = np.ones((n, reps))
+        if mode is BaselineMode.WEEKLY:
+            ref = cube[:, -1, :]
+            for k in range(reps - 1):
+                both = okk[k] & okk[-1]
+                s_ref = (ref * both).sum(1)
+                s_k = (cube[:, k, :] * both).sum(1)
+                scale[:, k] = np.clip((s_ref + params.week_scale_prior)
+                                      / (s_k + params.week_scale_prior), 0.5, 2.0)
+        mean, count = _robust_mean(cube * scale[:, :, None], okk)
+        fallback = totals / max(int(ok.sum()), 1)
+        chrono = _smooth(np.where(count[None] > 0, mean, fallback[:, None]),
+                         params.smoothing_kernel)
+    kernel = np.asarray(params.smoothing_kernel, dtype=float)
+    points = 1.0 if mode is BaselineMode.FLAT else kernel.sum() ** 2 / (kernel**2).sum() / period
+    chrono = _borrow(chrono, totals, totals * points, donors, depths, params.borrow_prior_counts)
+    chrono = np.maximum(chrono, params.min_rate_per_min * SLOT_MINUTES)
+    fit = (np.tile(chrono, (1, reps)) if mode is not BaselineMode.FLAT else chrono)
+    fit = fit / np.repeat(scale, period, axis=1)
+    inflate = _inflation(params.smoothing_kernel, reps, mode, period)
+    phi, phi_q, c2 = _fit_dispersion(vals, fit, ok, inflate, params, floor)
+    if mode is BaselineMode.FLAT:
+        profile = np.repeat(chrono[:, :1], SLOTS_PER_WEEK, axis=1)
+    elif mode is BaselineMode.DAILY:
+        profile = np.tile(np.roll(chrono, now_slot % SLOTS_PER_DAY, axis=1), (1, 7))
+    else:
+        profile = np.roll(chrono, now_slot % SLOTS_PER_WEEK, axis=1)
+    return Baseline(mode, profile, phi, phi_q, c2, now_slot, totals)

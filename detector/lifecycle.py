@@ -1,0 +1,285 @@
+"""Turn per-minute alarms into one incident per service outage: open, escalate, close, reopen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from detector.baseline import Baseline
+from detector.incidents import (
+    EventKind,
+    Evidence,
+    Incident,
+    IncidentEvent,
+    Severity,
+    Share,
+)
+from detector.nbstats import nb_sf
+from detector.params import Params
+from detector.regions import GLOBAL, parent_regions
+from detector.series import Key
+from detector.state import MinuteState
+from detector.step import MinuteTests
+
+_MAX_RATIO = 100.0
+
+
+def onset_offset(x: np.ndarray, mu: np.ndarray, ratio: float) -> int:
+    """Return the index maximising the log-likelihood of a rise by `ratio` from there to the end.
+
+    x, mu: observed and expected per minute, oldest first, shape (L,).
+    """
+    llr = x * np.log(ratio) - (ratio - 1.0) * mu
+    suffix = np.cumsum(llr[::-1])[::-1]
+    return int(len(suffix) - 1 - np.argmax(suffix[::-1]))
+
+
+def end_offset(x: np.ndarray, mu: np.ndarray, ratio: float) -> int:
+    """Return the index of the last minute still consistent with a rise by `ratio`, or -1.
+
+    x, mu: observed and expected per minute, oldest first, shape (L,).
+    """
+    llr = x * np.log(ratio) - (ratio - 1.0) * mu
+    prefix = np.cumsum(llr)
+    best = int(np.argmax(prefix))
+    return best if prefix[best] > 0 else -1
+
+
+def severity_for(ratio: float, count: float, minutes: int, params: Params) -> Severity:
+    """Grade an incident from its 15-minute ratio, counted reporters and age in minutes."""
+    if (ratio >= params.outage_ratio and count >= params.outage_min_reporters
+            and minutes >= params.outage_minutes):
+        return Severity.OUTAGE
+    if (ratio >= params.problems_ratio and count >= params.problems_min_reporters
+            and minutes >= params.problems_minutes):
+        return Severity.PROBLEMS
+    return Severity.POSSIBLE
+
+
+def _within(region: str, scope: str) -> bool:
+    return scope == GLOBAL or region == scope or scope in parent_regions(region)
+
+
+@lru_cache(maxsize=256)
+def _child_rows(keys: tuple[Key, ...], scope: Key) -> tuple[list[int], list[int]]:
+    """Rows of the regions within scope (same problem) and of the problems of its region."""
+    region, problem = scope
+    regions = [i for i, (r, q) in enumerate(keys)
+               if q == problem and r != GLOBAL and _within(r, region)]
+    problems = [i for i, (r, q) in enumerate(keys) if r == region and q != GLOBAL]
+    return regions, problems
+
+
+def attribute(keys: list[Key], scope: Key, obs: np.ndarray, exp: np.ndarray,
+              base: Baseline, params: Params,
+              ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Share, ...], tuple[Share, ...]]:
+    """List affected regions and problems by excess since onset, most affected first.
+
+    obs, exp: counted reporters since onset per series, shape (n,).
+    """
+    region, problem = scope
+    region_rows, problem_rows = _child_rows(tuple(keys), scope)
+    rows_all = np.asarray(region_rows + problem_rows, dtype=np.int64)
+    exp = np.maximum(exp, 1e-9)
+    p = np.ones(len(keys))
+    if rows_all.size:
+        p[rows_all] = nb_sf(obs[rows_all], exp[rows_all], base.variance(exp[rows_all],
+                                                                         rows_all))
+    scope_row = keys.index(scope)
+    scope_excess = max(float(obs[scope_row] - exp[scope_row]), 0.0)
+    hit = ((obs >= params.attribution_min_ratio * exp) & (obs - exp >= params.min_excess)
+           & (obs - exp >= params.attribution_min_share * scope_excess)
+           & (p <= params.attribution_alpha))
+    out: list[Any] = []
+    for rows, pos in ((region_rows, 0), (problem_rows, 1)):
+        rows = sorted(rows, key=lambda i: (-(obs[i] - exp[i]), keys[i]))
+        names = tuple(keys[i][pos] for i in rows if hit[i])[: params.max_listed]
+        shares = tuple(
+            Share(keys[i][pos], float(obs[i]), float(exp[i]),
+                  float(obs[i] / max(obs[scope_row], 1e-9)),
+                  float(exp[i] / max(exp[scope_row], 1e-9)))
+            for i in rows[: params.max_listed])
+        out.extend([names, shares])
+    return out[0], out[2], out[1], out[3]
+
+
+@dataclass
+class Lifecycle:
+    """The incident state machine of one service (mutable, JSON-serialisable)."""
+
+    service: str
+    params: Params
+    open: Incident | None = None
+    last_closed: Incident | None = None
+    closed_at: int | None = None
+    quiet_since: int | None = None
+
+    def to_state(self) -> dict[str, Any]:
+        """Return the lifecycle as a JSON-ready dict."""
+        return {"open": None if self.open is None else self.open.to_state(),
+                "last_closed": None if self.last_closed is None else self.last_closed.to_state(),
+                "closed_at": self.closed_at, "quiet_since": self.quiet_since}
+
+    @classmethod
+    def from_state(cls, service: str, params: Params, raw: dict[str, Any]) -> Lifecycle:
+        """Restore a lifecycle saved by to_state."""
+        def load(x: dict[str, Any] | None) -> Incident | None:
+            return None if x is None else Incident.from_state(x)
+        return cls(service, params, load(raw["open"]), load(raw["last_closed"]),
+                   raw["closed_at"], raw["quiet_since"])
+
+    def step(self, tests: MinuteTests, state: MinuteState, keys: list[Key],
+             depths: np.ndarray, base: Baseline) -> list[IncidentEvent]:
+        """Advance the state machine by one minute of test results."""
+        t = tests.minute
+        if self.open is None:
+            if not tests.alarm.any() or tests.low_diversity:
+                return []
+            row = self._scope_row(tests, depths)
+            last = self.last_closed
+            if (last is not None and last.ended_at is not None and self.closed_at is not None
+                    and t - last.ended_at <= self.params.reopen_gap_minutes):
+                since = max(self.closed_at + 1, t - self.params.recent_minutes + 1)
+                state.inc_obs += state.recent("ring_x", slice(None), since, t).sum(axis=1)
+                state.inc_exp += state.recent("ring_mu", slice(None), since, t).sum(axis=1)
+                self.open = last.evolve(ended_at=None)
+                kind = EventKind.REOPEN
+            else:
+                self.open = self._new_incident(tests, state, keys, row)
+                kind = EventKind.OPEN
+            self.quiet_since = None
+            self.open = self._refresh(tests, state, keys, depths, base, self.open)
+            return [IncidentEvent(kind, self.open)]
+        state.inc_obs += tests.x
+        state.inc_exp += tests.mu
+        before = self.open.severity
+        self.open = self._refresh(tests, state, keys, depths, base, self.open)
+        events = []
+        if self.open.severity.rank > before.rank:
+            events.append(IncidentEvent(EventKind.ESCALATE, self.open))
+        row = keys.index((self.open.region, self.open.problem))
+        obs, exp = tests.window_obs[row, -1], tests.window_exp[row, -1]
+        p15 = float(nb_sf(obs, exp, tests.window_var[row, -1]))
+        elevated = tests.alarm.any() or (
+            p15 <= self.params.close_alpha and obs >= self.params.close_ratio * exp)
+        if elevated:
+            self.quiet_since = None
+            return events
+        if self.quiet_since is None:
+            self.quiet_since = t
+        if t - self.quiet_since + 1 < self.params.close_quiet_minutes:
+            return events
+        events.append(IncidentEvent(EventKind.CLOSE, self._close(state, row, t)))
+        return events
+
+    def _scope_row(self, tests: MinuteTests, depths: np.ndarray) -> int:
+        rows = np.flatnonzero(tests.alarm)
+        order = np.lexsort((rows, tests.p[rows].min(axis=1), depths[rows]))
+        return int(rows[order[0]])
+
+    def _new_incident(self, tests: MinuteTests, state: MinuteState, keys: list[Key],
+                      row: int) -> Incident:
+        t, params = tests.minute, self.params
+        first = max(state.first_minute or t, t - params.recent_minutes + 1)
+        x = state.recent("ring_x", row, first, t)
+        mu = state.recent("ring_mu", row, first, t)
+        short = min(5, len(x))
+        ratio = float(np.clip(x[-short:].sum() / max(mu[-short:].sum(), 1e-9),
+                              params.min_ratio, _MAX_RATIO))
+        start = first + onset_offset(x, mu, ratio)
+        state.inc_obs[:] = state.recent("ring_x", slice(None), start, t).sum(axis=1)
+        state.inc_exp[:] = state.recent("ring_mu", slice(None), start, t).sum(axis=1)
+        evidence = self._evidence(tests, keys, row)
+        return Incident(Incident.make_id(self.service, start), self.service, keys[row][0],
+                        keys[row][1], start, t + 1, None, Severity.POSSIBLE, 0.0, 0.0, 1.0,
+                        (), (), evidence)
+
+    def _evidence(self, tests: MinuteTests, keys: list[Key], row: int) -> Evidence:
+        params = self.params
+        if tests.window_alarm[row].any():
+            k = int(np.argmin(tests.p[row]))
+            trigger = f"nb_window_{params.windows[k]}min"
+            stat, threshold = float(tests.p[row, k]), float(tests.alpha[row])
+        else:
+            k = -1
+            j = int(np.argmax(np.where(tests.cusum_alarm[row], tests.cusum[row], -1.0)))
+            trigger = f"cusum_x{params.cusum_ratios[j]:g}"
+            stat, threshold = float(tests.cusum[row, j]), float(tests.cusum_h[row])
+        obs, raw = float(tests.window_obs[row, k]), float(tests.window_raw[row, k])
+        return Evidence(trigger, keys[row][0], keys[row][1], stat, threshold, obs,
+                        float(tests.window_exp[row, k]),
+                        None if raw <= 0 or obs == raw else obs / raw,
+                        tests.prefix_diversity, int(tests.alarm.sum()))
+
+    def _scope(self, tests: MinuteTests, state: MinuteState, keys: list[Key],
+               depths: np.ndarray, base: Baseline, inc: Incident) -> int:
+        """Pick the incident's scope row: the widest alarmed series, then narrowed to one
+        region and/or problem when attribution finds that it carries most of the excess."""
+        row = keys.index((inc.region, inc.problem))
+        alarmed = np.flatnonzero(tests.alarm)
+        if alarmed.size:
+            best = int(alarmed[np.argmin(depths[alarmed])])
+            if depths[best] < depths[row]:
+                row = best
+        region, problem = keys[row]
+        regions, problems, _, _ = attribute(keys, keys[row], state.inc_obs, state.inc_exp,
+                                            base, self.params)
+        excess = np.maximum(state.inc_obs - state.inc_exp, 0.0)
+        total = max(float(excess[row]), 1e-9)
+        countries = [r for r in regions if "-" not in r]
+        if region == GLOBAL and len(countries) == 1:
+            pos = keys.index((countries[0], problem))
+            if excess[pos] >= self.params.scope_share * total:
+                region = countries[0]
+        if problem == GLOBAL and len(problems) == 1:
+            pos = keys.index((keys[row][0], problems[0]))
+            if excess[pos] >= self.params.scope_share * total and (region, problems[0]) in keys:
+                problem = problems[0]
+        return keys.index((region, problem))
+
+    def _refresh(self, tests: MinuteTests, state: MinuteState, keys: list[Key],
+                 depths: np.ndarray, base: Baseline, inc: Incident) -> Incident:
+        params, t = self.params, tests.minute
+        row = self._scope(tests, state, keys, depths, base, inc)
+        peak, expected = inc.peak_per_min, inc.expected_per_min
+        moved = (inc.region, inc.problem) != keys[row]
+        if tests.x[row] > peak or moved:
+            since = max(inc.started_at, t - params.recent_minutes + 1)
+            x = state.recent("ring_x", row, since, t)
+            mu = state.recent("ring_mu", row, since, t)
+            k = int(np.argmax(x))
+            if x[k] > peak or moved:
+                peak, expected = float(x[k]), float(mu[k])
+        obs15, exp15 = float(tests.window_obs[row, -1]), float(tests.window_exp[row, -1])
+        severity = severity_for(obs15 / max(exp15, 1e-9), obs15, t - inc.started_at + 1, params)
+        if severity.rank < inc.severity.rank:
+            severity = inc.severity
+        regions, problems, rshares, pshares = attribute(
+            keys, keys[row], state.inc_obs, state.inc_exp, base, params)
+        evidence = replace(inc.evidence_detail, region_shares=rshares, problem_shares=pshares,
+                           alarmed_series=max(inc.evidence_detail.alarmed_series,
+                                              int(tests.alarm.sum())))
+        return inc.evolve(region=keys[row][0], problem=keys[row][1], severity=severity,
+                          peak_per_min=peak, expected_per_min=expected,
+                          p_value=min(inc.p_value, float(tests.p[row].min())),
+                          regions=regions, problems=problems, evidence_detail=evidence)
+
+    def _close(self, state: MinuteState, row: int, t: int) -> Incident:
+        if self.open is None or self.quiet_since is None:
+            raise RuntimeError("close without an open incident")
+        params = self.params
+        first = max(self.open.started_at, self.quiet_since - max(params.windows),
+                    t - params.recent_minutes + 1)
+        x = state.recent("ring_x", row, first, t)
+        mu = state.recent("ring_mu", row, first, t)
+        end = first + end_offset(x, mu, params.min_ratio) + 1
+        closed = self.open.evolve(ended_at=max(end, self.open.started_at + 1))
+        self.last_closed, self.closed_at = closed, t
+        self.open, self.quiet_since = None, None
+        state.cusum[:] = 0.0
+        state.run_obs[:] = 0.0
+        state.run_exp[:] = 0.0
+        return closed

@@ -1,0 +1,166 @@
+"""Every tunable of the detector, in one frozen dataclass with documented defaults."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+MINUTES_PER_YEAR = 525_600
+"""Minutes in a (non-leap) year: the ARL0 unit of the false-alarm target."""
+
+SLOT_MINUTES = 15
+"""Width of one rollup slot of the long history, minutes."""
+
+SLOTS_PER_DAY = 24 * 60 // SLOT_MINUTES
+SLOTS_PER_WEEK = 7 * SLOTS_PER_DAY
+
+
+@dataclass(frozen=True)
+class Params:
+    """Tunables of baselines, tests, gates and the incident lifecycle."""
+
+    # --- false-alarm target -------------------------------------------------------------
+    false_alarms_per_series_year: float = 1.0
+    """Target false alarms per series and year; thresholds are derived from it (ARL0)."""
+    child_alarm_budget: float = 4.0
+    """Series-equivalents of that budget shared by all non-global series of a service."""
+    windows: tuple[int, ...] = (1, 5, 15)
+    """Window lengths of the negative-binomial tail tests, minutes (max <= recent_minutes)."""
+    cusum_ratios: tuple[float, ...] = (2.0, 5.0)
+    """Rate ratios rho that the CUSUMs are tuned to detect (one CUSUM per ratio)."""
+    level_noise_horizon: int = 15
+    """Minutes over which level noise is treated as common when scaling CUSUM increments."""
+
+    # --- effect-size and diversity gates ---------------------------------------------------
+    min_reporters: int = 5
+    """Minimum counted reporters in the alarming window (or CUSUM run)."""
+    min_excess: float = 3.0
+    """Minimum counted reporters above expectation in the alarming window."""
+    min_ratio: float = 2.0
+    """Minimum observed / expected ratio in the alarming window."""
+    broad_ratio: float = 2.5
+    """Window (or CUSUM run) ratio below which an alarm needs a shift of the problem mix."""
+    mix_shift: float = 1.3
+    """How much more a problem must rise than the rest of its region's problems."""
+    min_reporter_diversity: float = 0.2
+    """Minimum reporters / reports in the alarming window when reporters are known."""
+    min_prefix_diversity: float = 0.2
+    """Minimum network prefixes / reporters (5-minute service window) when prefixes are known."""
+
+    # --- baseline ------------------------------------------------------------------------
+    history_weeks: int = 4
+    """Weeks of 15-minute rollups kept for the baseline."""
+    min_history_hours: int = 6
+    """Hours of service history before any test runs (before: status INSUFFICIENT_HISTORY)."""
+    min_series_reports: int = 10
+    """Counted reporters a series needs in its history before it is tested on its own."""
+    daily_after_hours: int = 24
+    """Hours of history after which a daily profile replaces the flat cold-start rate."""
+    weekly_after_days: int = 7
+    """Days of history after which the weekly (minute-of-week) profile is used."""
+    smoothing_kernel: tuple[float, ...] = (1.0, 2.0, 3.0, 2.0, 1.0)
+    """Weights over neighbouring 15-minute slots used to smooth each profile (centred)."""
+    borrow_prior_counts: float = 20.0
+    """Counts behind one smoothed profile point at which a series' own profile gets half
+    weight against its donor's shape (sparse series borrow the donor's shape)."""
+    week_scale_prior: float = 10.0
+    """Pseudo-counts shrinking the level ratio between past weeks (slow-growth adjustment)."""
+    min_rate_per_min: float = 1e-3
+    """Floor of the expected rate, reports per minute."""
+    level_noise_floor: float = 0.1
+    """Floor of the level coefficient of variation c (variance = phi*m + c^2*m^2)."""
+    daily_level_cv: float = 0.3
+    """Floor of c while only a daily profile is available (weekday effects unknown)."""
+    cold_start_level_cv: float = 1.0
+    """Floor of c while only a flat cold-start rate is available."""
+    max_overdispersion: float = 20.0
+    """Cap of the Poisson overdispersion phi (variance / mean at small means)."""
+
+    # --- ingestion gap and backlog flush ----------------------------------------------------
+    gap_fraction: float = 0.2
+    """A service minute is 'missing' when its global count is below this share of expected."""
+    gap_min_expected: float = 20.0
+    """A run of missing minutes is an ingestion gap once it misses this many expected reports."""
+    backlog_credit_factor: float = 2.0
+    """Missing mass a backlog may repay, as a multiple of the estimated deficit (the
+    deficit is measured against a baseline that can be off by tens of percent)."""
+    backlog_ttl_minutes: int = 30
+    """Minutes after a gap during which a burst first repays the missing mass."""
+
+    # --- incidents -----------------------------------------------------------------------
+    close_quiet_minutes: int = 15
+    """Consecutive non-elevated minutes of the scope series that close an incident."""
+    close_alpha: float = 1e-3
+    """Tail probability at or below which the scope series still counts as elevated."""
+    close_ratio: float = 1.25
+    """Observed / expected ratio at or above which the scope series still counts as elevated."""
+    reopen_gap_minutes: int = 60
+    """A new alarm this soon after a close reopens the closed incident instead."""
+    problems_ratio: float = 3.0
+    """15-minute ratio of the scope series for severity 'problems'."""
+    problems_minutes: int = 5
+    """Minutes since onset before 'problems' can be declared."""
+    problems_min_reporters: int = 20
+    """Counted reporters in 15 minutes needed for 'problems'."""
+    outage_ratio: float = 10.0
+    """15-minute ratio of the scope series for severity 'outage'."""
+    outage_minutes: int = 10
+    """Minutes since onset before 'outage' can be declared."""
+    outage_min_reporters: int = 50
+    """Counted reporters in 15 minutes needed for 'outage'."""
+    attribution_alpha: float = 1e-3
+    """Tail probability of a child's excess since onset for it to be listed as affected."""
+    attribution_min_ratio: float = 1.5
+    """Observed / expected since onset for a child to be listed as affected."""
+    attribution_min_share: float = 0.02
+    """Share of the scope's excess a child needs to be listed as affected."""
+    scope_share: float = 0.8
+    """Share of the excess one country (or problem) needs to become the incident's scope."""
+    max_listed: int = 20
+    """Most regions (and problems) listed on an incident."""
+
+    # --- buffers -------------------------------------------------------------------------
+    recent_minutes: int = 120
+    """Per-minute ring buffer length, minutes (onset back-search horizon)."""
+    status_minutes: int = 60
+    """Minutes of observed / expected returned by status()."""
+
+    def __post_init__(self) -> None:
+        if self.child_alarm_budget <= 0:
+            raise ValueError("child_alarm_budget must be positive")
+        if self.false_alarms_per_series_year <= 0:
+            raise ValueError("false_alarms_per_series_year must be positive")
+        if not self.windows or min(self.windows) < 1:
+            raise ValueError("windows must be positive minute counts")
+        if max(self.windows) >= self.recent_minutes:
+            raise ValueError("recent_minutes must exceed the longest window")
+        if any(r <= 1.0 for r in self.cusum_ratios):
+            raise ValueError("cusum_ratios must be > 1")
+        if self.history_weeks < 1:
+            raise ValueError("history_weeks must be >= 1")
+        if len(self.smoothing_kernel) % 2 != 1:
+            raise ValueError("smoothing_kernel must have odd length")
+        if self.min_ratio < 1.0:
+            raise ValueError("min_ratio must be >= 1")
+        if self.status_minutes > self.recent_minutes:
+            raise ValueError("status_minutes must not exceed recent_minutes")
+
+    @property
+    def n_tests(self) -> int:
+        """Number of simultaneous tests per series and minute (windows + CUSUMs)."""
+        return len(self.windows) + len(self.cusum_ratios)
+
+    @property
+    def alpha(self) -> float:
+        """Per-test, per-minute tail probability threshold of the global series."""
+        return self.false_alarms_per_series_year / (MINUTES_PER_YEAR * self.n_tests)
+
+    @property
+    def cusum_threshold(self) -> float:
+        """CUSUM decision threshold h of the global series, from ARL0 >= exp(h)."""
+        return math.log(MINUTES_PER_YEAR * self.n_tests / self.false_alarms_per_series_year)
+
+    @property
+    def history_slots(self) -> int:
+        """Length of the 15-minute rollup ring."""
+        return self.history_weeks * SLOTS_PER_WEEK
