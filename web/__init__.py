@@ -33,7 +33,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     security.init_app(app)
     app.register_blueprint(health.bp)
-    for name in ("api", "reports", "detection_api", "pages"):
+    for name in ("metrics", "api", "reports", "detection_api", "pages"):
         module = _optional_blueprint(name)
         if module is not None:
             if hasattr(module, "init_app"):

@@ -79,6 +79,7 @@ def init_app(app: Flask) -> None:
         return error_response(exc.code or 500, message, headers=headers)
 
     @app.errorhandler(redis.RedisError)
+    @app.errorhandler(redis.exceptions.RedisClusterException)
     @app.errorhandler(NoRedisConfigured)
     def _unavailable(exc: Exception):
         log.warning("Redis unavailable: %s", exc)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import runpy
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from workers import logs
 from workers.config import ConfigError
 
 BENCH_DIR = Path(__file__).resolve().parents[1] / "bench"
@@ -70,9 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
         parser.error(f"unknown command {name!r}; see `outage --help`")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s "
-                        "%(message)s")
     try:
+        logs.configure()
         return int(_resolve(COMMANDS[name][0])(rest) or 0)
     except ConfigError as exc:
         print(f"outage {name}: configuration error: {exc}", file=sys.stderr)

@@ -20,8 +20,12 @@ DEFAULT_CATALOG = Path(__file__).with_name("catalog.toml")
 VARIABLES: tuple[tuple[str, str, str], ...] = (
     ("REDIS_URL", "(private Redis)", "Redis for counters, detection state and incidents. "
      "Unset: `outage up` starts a private Redis in the data directory; other commands use "
-     "the URL that a running `outage up` wrote there."),
-    ("RQ_REDIS_URL", "REDIS_URL", "Redis for the RQ job queues (may be a separate server)."),
+     "the URL that a running `outage up` wrote there. A Redis Cluster: "
+     "`redis+cluster://[:password@]host:port[,host:port...]`; a Sentinel-managed primary: "
+     "`redis+sentinel://[:password@]host:port[,host:port...]/<master name>` "
+     "(`rediss+...` for TLS)."),
+    ("RQ_REDIS_URL", "REDIS_URL", "Redis for the RQ job queues (may be a separate server). "
+     "Plain or Sentinel, never a cluster: required when REDIS_URL is a cluster."),
     ("OUTAGE_DATA_DIR", "./var", "Where the private Redis keeps its AOF, the generated "
      "secret key and `redis.url`."),
     ("OUTAGE_SECRET_KEY", "(generated)", "Server secret for sessions, CSRF and the keyed "
@@ -35,16 +39,34 @@ VARIABLES: tuple[tuple[str, str, str], ...] = (
     ("OUTAGE_RATE_LIMIT", "10 per minute", "Anonymous reports per client IP."),
     ("OUTAGE_API_RATE_LIMIT", "600 per minute", "Report requests per API key."),
     ("OUTAGE_DETECT_INTERVAL", "15", "Seconds between detection cycles."),
+    ("OUTAGE_DETECT_GRACE", "5", "Seconds after a minute ends before detection reads it, so "
+     "reports still in flight are counted."),
     ("OUTAGE_SHARDS", "4", "Detection jobs per cycle; services are spread over them."),
     ("OUTAGE_RETENTION_DAYS", "15", "Days of per-minute counters kept in Redis."),
     ("OUTAGE_STREAM_MAXLEN", "10000", "Recent raw reports kept per service (no IPs)."),
+    ("OUTAGE_COMMENTS_MAXLEN", "200", "Recent report comments kept per service."),
     ("OUTAGE_APPENDFSYNC", "everysec", "AOF fsync policy of the private Redis "
      "(`always` loses no acknowledged report on a crash)."),
     ("OUTAGE_REDIS_PORT", "0", "Port of the private Redis; 0 picks a free one."),
     ("OUTAGE_WEBHOOKS", "(none)", "JSON list of webhook subscriptions: "
      '`[{"url": ..., "secret": ..., "services": [...]}]`.'),
+    ("OUTAGE_INCIDENT_DAYS", "90", "Days a closed incident stays queryable."),
+    ("OUTAGE_WEBHOOK_TIMEOUT", "5", "Seconds one webhook delivery may take before it "
+     "counts as failed and is retried."),
+    ("OUTAGE_DETECTOR_PARAMS", "(defaults)", "JSON object overriding detector parameters "
+     '(fields of `detector.params.Params`), e.g. `{"close_quiet_minutes": 10}`. Changing '
+     "buffer sizes makes the workers rebuild detector state from stored counts."),
     ("OUTAGE_WEB_WORKERS", "2", "gunicorn worker processes for `outage web`."),
     ("OUTAGE_LOG_JSON", "0", "1 writes logs as JSON lines."),
+    ("OUTAGE_LOG_LEVEL", "INFO", "Least severe log level written (DEBUG, INFO, WARNING, ERROR)."),
+    ("OUTAGE_WEB_THREADS", "4", "Threads per gunicorn worker process for `outage web`."),
+    ("OUTAGE_METRICS_DIR", "(data dir)/metrics/web-<bind>", "Directory of the Prometheus "
+     "multiprocess files of one gunicorn master, emptied when it starts (a "
+     "PROMETHEUS_MULTIPROC_DIR already set is used when this is unset)."),
+    ("OUTAGE_METRICS_TOKEN", "(none)", "When set, GET /metrics requires "
+     "`Authorization: Bearer <token>`."),
+    ("OUTAGE_BENCH_CEILING", "0", "1 adds the bare ingestion endpoint that `outage bench "
+     "ingest` measures as its ceiling. Never set it in production."),
 )
 
 
@@ -75,14 +97,24 @@ class Settings:
     rate_limit: str = "10 per minute"
     api_rate_limit: str = "600 per minute"
     detect_interval: float = 15.0
+    detect_grace: float = 5.0
     shards: int = 4
     retention_days: int = 15
     stream_maxlen: int = 10000
+    comments_maxlen: int = 200
     appendfsync: str = "everysec"
     redis_port: int = 0
     webhooks: tuple[dict, ...] = field(default_factory=tuple)
+    incident_days: int = 90
+    webhook_timeout: float = 5.0
+    detector_params: tuple[tuple[str, object], ...] = ()
     web_workers: int = 2
     log_json: bool = False
+    log_level: str = "INFO"
+    web_threads: int = 4
+    metrics_dir: Path | None = None
+    metrics_token: str = ""
+    bench_ceiling: bool = False
 
     def as_env(self) -> dict[str, str]:
         """Return the environment that makes a child process load these settings."""
@@ -112,7 +144,8 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0,
+           inclusive: bool = False) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -120,8 +153,8 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, got {value}")
+    if value < minimum or (value == minimum and not inclusive):
+        raise ConfigError(f"{name} must be {'>=' if inclusive else '>'} {minimum}, got {value}")
     return value
 
 
@@ -141,6 +174,32 @@ def parse_api_keys(raw: str) -> tuple[ApiKey, ...]:
             raise ConfigError("OUTAGE_API_KEYS: every key needs at least 8 characters")
         keys.append(ApiKey(id=key_id, secret=secret))
     return tuple(keys)
+
+
+def parse_detector_params(raw: str) -> tuple[tuple[str, object], ...]:
+    """Parse and check the JSON object of detector parameter overrides."""
+    if not raw.strip():
+        return ()
+    try:
+        items = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"OUTAGE_DETECTOR_PARAMS is not valid JSON: {exc}") from None
+    if not isinstance(items, dict):
+        raise ConfigError("OUTAGE_DETECTOR_PARAMS must be a JSON object")
+    from dataclasses import fields
+
+    from detector.params import Params
+
+    known = {f.name for f in fields(Params)}
+    unknown = sorted(set(items) - known)
+    if unknown:
+        raise ConfigError(f"OUTAGE_DETECTOR_PARAMS: unknown parameter {unknown[0]!r}")
+    pairs = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in items.items()))
+    try:
+        Params(**dict(pairs))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"OUTAGE_DETECTOR_PARAMS: {exc}") from None
+    return pairs
 
 
 def parse_webhooks(raw: str) -> tuple[dict, ...]:
@@ -194,11 +253,56 @@ def running_redis_url(data_dir: Path) -> str | None:
         return None
 
 
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+PLAIN_SCHEMES = ("redis", "rediss", "unix")
+
+
+def redis_kind(url: str, name: str = "REDIS_URL") -> str:
+    """Return `plain`, `cluster` or `sentinel` for a Redis URL, from its scheme."""
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme in PLAIN_SCHEMES:
+        return "plain"
+    if scheme in CLUSTER_SCHEMES:
+        return "cluster"
+    if scheme in SENTINEL_SCHEMES:
+        return "sentinel"
+    raise ConfigError(f"{name} must start with redis://, rediss://, unix://, redis+cluster:// "
+                      f"or redis+sentinel://, got {url.partition('://')[0]!r}")
+
+
+def _rq_url(env: Mapping[str, str], redis_url: str | None) -> str | None:
+    """RQ_REDIS_URL, else REDIS_URL unless that is a cluster (RQ needs one server)."""
+    explicit = env.get("RQ_REDIS_URL")
+    if explicit:
+        if redis_kind(explicit, "RQ_REDIS_URL") == "cluster":
+            raise ConfigError("RQ_REDIS_URL cannot be a Redis Cluster: RQ keeps a queue's keys "
+                              "on one server; point it at a plain or Sentinel-managed Redis")
+        return explicit
+    if redis_url and redis_kind(redis_url) == "cluster":
+        return None
+    return redis_url
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    level = (env.get("OUTAGE_LOG_LEVEL") or "INFO").strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"OUTAGE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+    return level
+
+
+def _metrics_dir(env: Mapping[str, str]) -> Path | None:
+    raw = env.get("OUTAGE_METRICS_DIR") or env.get("PROMETHEUS_MULTIPROC_DIR")
+    return Path(raw).expanduser().absolute() if raw else None
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read every OUTAGE_* / REDIS_URL variable into Settings."""
     env = os.environ if env is None else env
     data_dir = Path(env.get("OUTAGE_DATA_DIR") or "var").expanduser().absolute()
     redis_url = env.get("REDIS_URL") or running_redis_url(data_dir)
+    if redis_url:
+        redis_kind(redis_url)
     fsync = env.get("OUTAGE_APPENDFSYNC", "everysec").strip() or "everysec"
     if fsync not in ("always", "everysec", "no"):
         raise ConfigError("OUTAGE_APPENDFSYNC must be always, everysec or no")
@@ -206,7 +310,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         data_dir=data_dir,
         redis_url=redis_url,
-        rq_redis_url=env.get("RQ_REDIS_URL") or redis_url,
+        rq_redis_url=_rq_url(env, redis_url),
         secret_key=env.get("OUTAGE_SECRET_KEY") or secret_key_for(data_dir),
         catalog_path=Path(catalog).expanduser() if catalog else DEFAULT_CATALOG,
         api_keys=parse_api_keys(env.get("OUTAGE_API_KEYS", "")),
@@ -215,12 +319,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         rate_limit=env.get("OUTAGE_RATE_LIMIT") or "10 per minute",
         api_rate_limit=env.get("OUTAGE_API_RATE_LIMIT") or "600 per minute",
         detect_interval=_float(env, "OUTAGE_DETECT_INTERVAL", 15.0),
+        detect_grace=_float(env, "OUTAGE_DETECT_GRACE", 5.0, inclusive=True),
         shards=_int(env, "OUTAGE_SHARDS", 4, minimum=1),
         retention_days=_int(env, "OUTAGE_RETENTION_DAYS", 15, minimum=1),
         stream_maxlen=_int(env, "OUTAGE_STREAM_MAXLEN", 10000, minimum=1),
+        comments_maxlen=_int(env, "OUTAGE_COMMENTS_MAXLEN", 200, minimum=1),
         appendfsync=fsync,
         redis_port=_int(env, "OUTAGE_REDIS_PORT", 0),
         webhooks=parse_webhooks(env.get("OUTAGE_WEBHOOKS", "")),
+        incident_days=_int(env, "OUTAGE_INCIDENT_DAYS", 90, minimum=1),
+        webhook_timeout=_float(env, "OUTAGE_WEBHOOK_TIMEOUT", 5.0),
+        detector_params=parse_detector_params(env.get("OUTAGE_DETECTOR_PARAMS", "")),
         web_workers=_int(env, "OUTAGE_WEB_WORKERS", 2, minimum=1),
         log_json=env.get("OUTAGE_LOG_JSON", "0").strip() in ("1", "true", "yes"),
+        log_level=_log_level(env),
+        web_threads=_int(env, "OUTAGE_WEB_THREADS", 4, minimum=1),
+        metrics_dir=_metrics_dir(env),
+        metrics_token=env.get("OUTAGE_METRICS_TOKEN", "").strip(),
+        bench_ceiling=env.get("OUTAGE_BENCH_CEILING", "0").strip() in ("1", "true", "yes"),
     )

@@ -20,7 +20,7 @@ log = logging.getLogger("outage")
 def web_main(argv: list[str]) -> int:
     """Replace this process with gunicorn serving web:create_app()."""
     parser = argparse.ArgumentParser(prog="outage web", description="Serve the pages and "
-                                     "the API with gunicorn (deploy/gunicorn.conf.py settings).")
+                                     "the API with gunicorn (settings: workers/gunicorn_conf.py).")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     parser.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
     parser.add_argument("--workers", type=int, default=None,
@@ -28,10 +28,9 @@ def web_main(argv: list[str]) -> int:
     ns = parser.parse_args(argv)
     settings = load_settings()
     workers = ns.workers or settings.web_workers
-    args = [sys.executable, "-m", "gunicorn", "--bind", f"{ns.host}:{ns.port}",
-            "--workers", str(workers), "--worker-class", "gthread", "--threads", "4",
-            "--graceful-timeout", "5", "--timeout", "30", "--access-logfile", "-",
-            "--error-logfile", "-", "--log-level", "warning", "web:create_app()"]
+    # Everything else (threads, timeouts, logs, metrics) is in workers/gunicorn_conf.py.
+    args = [sys.executable, "-m", "gunicorn", "-c", "python:workers.gunicorn_conf",
+            "--bind", f"{ns.host}:{ns.port}", "--workers", str(workers)]
     sys.stdout.flush()
     os.execv(sys.executable, args)
     return 0  # not reached
