@@ -1,0 +1,168 @@
+"""`outage bench quality`: labelled scenarios, ours and the peer detectors side by side.
+
+Loadable from the source checkout by path (runpy/importlib): it puts its own directory and the
+checkout root on sys.path, then `main(argv) -> int` does the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+for _p in (str(_HERE), str(_HERE.parent)):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+from quality_run import Result, evaluate_all  # noqa: E402
+
+from detector.scenarios import generate  # noqa: E402
+
+DEFAULT_SEED = 7001
+"""Scenario seed of the published table (distinct from every detector test seed)."""
+
+QUICK = {"days": 14, "n_services": 6}
+"""Scenario size of --quick: under a minute on two cores."""
+
+FULL = {"days": 35, "n_services": 10}
+"""Scenario size of the default run: under five minutes on two cores."""
+
+JSON_KEYS = ("recall", "precision", "false_alarms_per_service_week", "median_delay_min",
+             "p90_delay_min", "median_delay_ratio")
+"""Headline metrics of every detector in --json (more keys follow them)."""
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def table(results: list[Result]) -> str:
+    """Return the headline table, one row per detector, as Markdown."""
+    head = ("| detector | recall | precision | false alarms / service-week | median delay (min) "
+            "| p90 delay (min) | median delay / floor | CPU s |")
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        m = r.metrics
+        if m is None:
+            lines.append(f"| {r.name} | n/a ({r.note}) | | | | | | |")
+            continue
+        lines.append(
+            f"| {r.name} | {_fmt(m['recall'])} | {_fmt(m['precision'])} "
+            f"| {_fmt(m['false_alarms_per_service_week'], 1)} | {_fmt(m['median_delay_min'], 1)} "
+            f"| {_fmt(m['p90_delay_min'], 1)} | {_fmt(m['median_delay_ratio'], 1)} "
+            f"| {r.cpu_seconds:.1f} |")
+    return "\n".join(lines)
+
+
+def details(results: list[Result]) -> str:
+    """Return the secondary table: recall by difficulty, false alarms by cause, onsets."""
+    bins = ("easy", "moderate", "hard")
+    lines = ["| detector | recall easy / moderate / hard | false alarms / series-day "
+             "| duplicates | median onset error (min) | false alarms by cause |",
+             "|---|---|---|---|---|---|"]
+    for r in results:
+        m = r.metrics
+        if m is None:
+            continue
+        rec = " / ".join(_fmt(m["recall_by_difficulty"][b][0]) for b in bins)
+        causes = ", ".join(f"{k} {v}" for k, v in m["false_alarms_by_cause"].items()) or "-"
+        lines.append(f"| {r.name} | {rec} | {_fmt(m['false_alarms_per_series_day'], 3)} "
+                     f"| {m['duplicates']} | {_fmt(m['median_onset_error_min'], 1)} | {causes} |")
+    return "\n".join(lines)
+
+
+def scenario_summary(scenario, size: dict) -> dict:
+    """Return the scenario facts printed with the results."""
+    scored = [o for o in scenario.outages if o["start"] >= scenario.eval_start]
+    from quality_score import difficulty
+
+    return {
+        "seed": scenario.seed, "days": scenario.days, "eval_days": scenario.meta["eval_days"],
+        "services": len(scenario.services), "series": scenario.meta["n_series"],
+        "outages_scored": len(scored),
+        "outages_by_difficulty": {b: sum(difficulty(o) == b for o in scored)
+                                  for b in ("easy", "moderate", "hard")},
+        "nuisances": sorted(n["kind"] for n in scenario.nuisances),
+        **{k: v for k, v in size.items() if k not in ("days",)},
+    }
+
+
+def to_json(results: list[Result], summary: dict) -> dict:
+    """Return the --json document: headline metrics per detector plus the scenario."""
+    detectors = {}
+    for r in results:
+        m = r.metrics or {}
+        entry = {k: m.get(k) for k in JSON_KEYS}
+        entry.update({
+            "cpu_seconds": round(r.cpu_seconds, 3),
+            "available": r.metrics is not None,
+            "false_alarms_per_series_day": m.get("false_alarms_per_series_day"),
+            "false_alarms_by_cause": m.get("false_alarms_by_cause"),
+            "duplicates": m.get("duplicates"),
+            "median_onset_error_min": m.get("median_onset_error_min"),
+            "recall_by_difficulty": m.get("recall_by_difficulty"),
+        })
+        if r.sweep:
+            entry["sweep"] = [{"threshold": t, "recall": rec, "false_alarms_per_service_week": fa}
+                              for t, rec, fa in r.sweep]
+        detectors[r.name] = entry
+    return {"detectors": detectors, "scenario": summary}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `outage bench quality [--seed N] [--quick] [--json] [--plot FILE.html]`."""
+    parser = argparse.ArgumentParser(
+        prog="outage bench quality",
+        description="Score ours and the peer detectors on seeded, labelled scenarios.")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                        help=f"scenario seed (default {DEFAULT_SEED})")
+    parser.add_argument("--quick", action="store_true", help="small scenario, under a minute")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--days", type=int, default=None,
+                        help="override the scenario's days (default 35, or 14 with --quick)")
+    parser.add_argument("--services", type=int, default=None,
+                        help="override the number of services (default 10, or 6 with --quick)")
+    parser.add_argument("--plot", type=Path, metavar="FILE.html",
+                        help="write a self-contained Plotly page (sweeps every threshold)")
+    args = parser.parse_args(argv)
+    size = dict(QUICK if args.quick else FULL)
+    if args.days is not None:
+        size["days"] = args.days
+    if args.services is not None:
+        size["n_services"] = args.services
+    wall = time.perf_counter()
+    try:
+        scenario = generate(args.seed, **size)
+    except ValueError as exc:
+        parser.error(str(exc))
+    say = (lambda _: None) if args.json else (lambda name: print(f"running {name} ...",
+                                                                  file=sys.stderr))
+    results = evaluate_all(scenario, sweep=args.plot is not None, progress=say)
+    summary = scenario_summary(scenario, size)
+    if args.plot is not None:
+        from quality_plot import write_plot
+
+        write_plot(results, summary, args.plot)
+    if args.json:
+        print(json.dumps(to_json(results, summary), indent=1))
+        return 0
+    by_bin = "/".join(str(v) for v in summary["outages_by_difficulty"].values())
+    print(f"scenario: seed {scenario.seed}, {scenario.days} days ({summary['eval_days']} scored), "
+          f"{summary['services']} services, {summary['series']} series, "
+          f"{summary['outages_scored']} scored outages (easy/moderate/hard {by_bin}), "
+          f"nuisances: {', '.join(summary['nuisances'])}")
+    print()
+    print(table(results))
+    print()
+    print(details(results))
+    if args.plot is not None:
+        print(f"\nplot written to {args.plot}")
+    print(f"\nwall time {time.perf_counter() - wall:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
