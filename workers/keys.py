@@ -31,12 +31,14 @@ def dedup(service: str, reporter_hash: str) -> str:
 
 
 def stream(service: str) -> str:
-    """Capped stream of recent reports (no IPs): minute, region, problem, source."""
+    """Capped stream of recent reports (no IPs), one entry per request, minute, region and
+    problem: minute, region, problem, source (form, api, key:<id>), reports, counted."""
     return f"{tag(service)}:reports"
 
 
 def comments(service: str) -> str:
-    """Capped list of recent comments as JSON objects."""
+    """Capped list of recent comments as JSON objects (at, region, problem, text), newest
+    first; only counted reports add one."""
     return f"{tag(service)}:comments"
 
 
@@ -48,6 +50,19 @@ def first_minute(service: str) -> str:
 def detector_part(service: str, part: str) -> str:
     """One persisted part of the service's detector state (index, history, baseline, state)."""
     return f"{tag(service)}:det:{part}"
+
+
+def detector_version(service: str) -> str:
+    """Random token rewritten by every save of the detector parts; lets a process keep a
+    loaded detector and reuse it while the token is unchanged. Deleting the service's
+    `det:*` keys (as `outage load` does) deletes it too, so every cache reloads."""
+    return f"{tag(service)}:det:version"
+
+
+def baseline_version(service: str) -> str:
+    """Token rewritten whenever the detector's baseline or series index changes (hourly):
+    web processes keep a loaded detector for expected bands while it is unchanged."""
+    return f"{tag(service)}:det:bver"
 
 
 def detect_lock(service: str) -> str:
@@ -70,6 +85,12 @@ def incidents(service: str) -> str:
     return f"{tag(service)}:incidents"
 
 
+def outbox(service: str) -> str:
+    """List of follow-ups (global index updates, webhook enqueues) written in the same
+    transaction as the incidents that caused them and removed once done."""
+    return f"{tag(service)}:outbox"
+
+
 ACTIVE_SERVICES = "outage:services"
 """Set of service slugs that have ever received counts."""
 
@@ -79,5 +100,26 @@ ALL_INCIDENTS = "outage:incidents"
 OPEN_INCIDENTS = "outage:incidents:open"
 """Set of `<service>|<incident id>` of incidents that are open now."""
 
+RATE_LIMITS = "outage:limit"
+"""Prefix of flask-limiter's fixed-window counters; the client part is a keyed hash of the
+IP (never the IP itself) or the API key's public id."""
+
 WEBHOOK_DELIVERIES = "outage:webhooks:deliveries"
 """Capped list of recent webhook delivery outcomes (JSON), newest first."""
+
+SCHEDULER_LOCK = "outage:scheduler:lock"
+"""Held by the active scheduler; expires if it dies so another can take over."""
+
+SCHEDULER_CYCLE = "outage:scheduler:cycle"
+"""The last detection cycle number enqueued (only ever raised)."""
+
+SCHEDULER_HOUR = "outage:scheduler:hour"
+"""The last hour (unix s // 3600) whose maintenance job was enqueued."""
+
+WEBHOOK_SENT = "outage:webhooks:sent"
+"""Prefix of one marker per delivery that succeeded, so a retried job never POSTs twice."""
+
+
+def webhook_sent(delivery_id: str) -> str:
+    """Marker (SET NX EX) that the delivery `delivery_id` reached its receiver."""
+    return f"{WEBHOOK_SENT}:{delivery_id}"

@@ -1,0 +1,438 @@
+"""Report ingestion without Flask: validate, identify the reporter, write in one round trip.
+
+Views parse the request, call `Validator.single` / `Validator.batch`, then `ReportStore.write`;
+`Invalid` carries the HTTP status, error code and field. No IP address leaves this module:
+reporters and network prefixes are keyed hashes (HMAC-SHA256 with the server secret).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import socket
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+import redis
+
+from detector.regions import GLOBAL, validate_region
+from workers import keys
+from workers.catalog import Catalog
+from workers.config import Settings
+
+MAX_BATCH = 1000
+"""Most reports in one batch request."""
+
+MAX_COMMENT = 280
+"""Longest comment, in characters."""
+
+MAX_REPORTER = 128
+"""Longest partner reporter id, in characters."""
+
+BACKDATE_SECONDS = 600
+"""How far in the past a partner's `at` may lie."""
+
+CLOCK_SKEW_SECONDS = 60
+"""How far in the future an `at` may lie; such times are clamped to now."""
+
+SINGLE_FIELDS = frozenset({"service", "problem", "region", "comment"})
+PARTNER_FIELDS = SINGLE_FIELDS | {"reporter", "at"}
+_V4_MAPPED = bytes(10) + b"\xff\xff"
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # category Cc except \n and \t
+
+
+class Invalid(ValueError):
+    """Input that cannot be ingested: HTTP status, error code, message and field at fault."""
+
+    def __init__(self, status: int, message: str, code: str = "invalid",
+                 field: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.code, self.field = status, message, code, field
+
+    def to_dict(self) -> dict[str, str]:
+        """Return the `error` object of the JSON error body."""
+        body = {"code": self.code, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+
+class Report(NamedTuple):
+    """One validated report, ready to store: identities are keyed hashes, never IPs."""
+
+    service: str
+    problem: str
+    region: str
+    at: float
+    reporter: str
+    network: str
+    comment: str = ""
+    source: str = "api"
+
+    @property
+    def minute(self) -> int:
+        return int(self.at // 60)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who sent a request: the inputs of the reporter identity and the defaults."""
+
+    ip: str | None
+    user_agent: str = ""
+    key_id: str | None = None
+    default_region: str = GLOBAL
+    source: str = "api"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How many reports were counted and how many were repeats within the dedup window."""
+
+    accepted: int
+    duplicates: int
+
+
+class Hasher:
+    """Keyed hashes of reporters and network prefixes, one derived key per purpose."""
+
+    def __init__(self, secret: str):
+        root = secret.encode()
+        self._reporter = hmac.digest(root, b"outage/reporter/v1", "sha256")
+        self._network = hmac.digest(root, b"outage/network/v1", "sha256")
+        self._client = hmac.digest(root, b"outage/client/v1", "sha256")
+
+    def anonymous(self, ip: str | None, user_agent: str) -> str:
+        """Identify an anonymous reporter by client IP and User-Agent."""
+        msg = f"a\0{ip or '-'}\0{user_agent}".encode("utf-8", "replace")
+        return hmac.digest(self._reporter, msg, "sha256").hex()[:24]
+
+    def partner(self, key_id: str, reporter: str) -> str:
+        """Identify a partner's reporter by API key id and the partner's opaque user id."""
+        msg = f"p\0{key_id}\0{reporter}".encode()
+        return hmac.digest(self._reporter, msg, "sha256").hex()[:24]
+
+    def network(self, ip: str | None) -> str:
+        """Hash the client's network prefix (/24 for IPv4, /48 for IPv6)."""
+        return hmac.digest(self._network, network_prefix(ip).encode(), "sha256").hex()[:16]
+
+    def client(self, ip: str | None) -> str:
+        """Hash a client IP for rate-limit keys, so limiter storage holds no IP either."""
+        return hmac.digest(self._client, (ip or "-").encode(), "sha256").hex()[:20]
+
+
+def network_prefix(ip: str | None) -> str:
+    """Return the /24 (IPv4) or /48 (IPv6) network of an address, `-` if it is not one."""
+    # socket.inet_pton is about 20x cheaper than the ipaddress module on this hot path.
+    try:
+        packed = socket.inet_pton(socket.AF_INET, ip or "")
+    except OSError:
+        try:
+            packed = socket.inet_pton(socket.AF_INET6, ip or "")
+        except OSError:
+            return "-"
+        if packed[:12] != _V4_MAPPED:
+            return socket.inet_ntop(socket.AF_INET6, packed[:6] + bytes(10)) + "/48"
+        packed = packed[12:]
+    return socket.inet_ntop(socket.AF_INET, packed[:3] + b"\0") + "/24"
+
+
+def parse_json(data: bytes) -> object:
+    """Decode a request body, turning every decoding failure into a 400."""
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        raise Invalid(400, "the body is not valid JSON", "malformed_json") from None
+
+
+def _text(value: object, name: str, limit: int) -> str:
+    if not isinstance(value, str):
+        raise Invalid(422, f"{name} must be a string", field=name)
+    text = value.strip()
+    if len(text) > limit:
+        raise Invalid(422, f"{name} is longer than {limit} characters", field=name)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Invalid(422, f"{name} is not valid Unicode text", field=name) from None
+    if _CONTROL.search(text):
+        raise Invalid(422, f"{name} contains control characters", field=name)
+    return text
+
+
+def clean_comment(value: object) -> str:
+    """Return the trimmed comment (<= 280 characters, no control characters), or raise."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    return _text(value, "comment", MAX_COMMENT)
+
+
+def clean_region(value: object, default: str = GLOBAL) -> str:
+    """Return the normalised ISO 3166 code, `*` for unknown, or raise."""
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str):
+        raise Invalid(422, "region must be a string such as 'US' or 'US-CA'", field="region")
+    if value == GLOBAL:
+        return GLOBAL
+    try:
+        return validate_region(value if len(value) <= 8 else "-")
+    except ValueError:
+        raise Invalid(422, f"unknown region {value[:16]!r}: use an ISO 3166-1 alpha-2 or "
+                      "ISO 3166-2 code such as 'US' or 'US-CA'", field="region") from None
+
+
+def clean_at(value: object, now: float) -> float:
+    """Return the report time in unix seconds: ISO 8601 with zone, in the last 10 minutes."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise Invalid(422, "at must be an ISO 8601 time string", field="at")
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise Invalid(422, "at is not an ISO 8601 time", field="at") from None
+    if when.tzinfo is None:
+        raise Invalid(422, "at needs a time zone, e.g. 2024-05-01T12:00:00Z", field="at")
+    at = when.timestamp()
+    if at < now - BACKDATE_SECONDS or at > now + CLOCK_SKEW_SECONDS:
+        raise Invalid(422, f"at must lie within the last {BACKDATE_SECONDS // 60} minutes",
+                      field="at")
+    return min(at, now)
+
+
+class Validator:
+    """Validate report bodies against the catalog and attach reporter identities."""
+
+    def __init__(self, catalog: Catalog, hasher: Hasher):
+        self.catalog, self.hasher = catalog, hasher
+        self.problems = {s.slug: frozenset(s.problem_slugs) for s in catalog.services}
+
+    def item(self, item: object, sender: Sender, now: float,
+             anon: tuple[str, str] | None = None) -> Report:
+        """Validate one report object."""
+        if type(item) is not dict:
+            raise Invalid(422, "a report must be a JSON object")
+        allowed = PARTNER_FIELDS if sender.key_id else SINGLE_FIELDS
+        if not item.keys() <= allowed:
+            extra = sorted(str(k) for k in item.keys() - allowed)[0][:40]
+            hint = " (needs an API key)" if extra in PARTNER_FIELDS else ""
+            raise Invalid(422, f"unknown field {extra!r}{hint}", field=extra)
+        slug = item.get("service")
+        if type(slug) is not str:
+            raise Invalid(422, "service must be a string (a service slug)", field="service")
+        problems = self.problems.get(slug)
+        if problems is None:
+            raise Invalid(404, f"unknown service {slug[:64]!r}", "not_found", field="service")
+        problem = item.get("problem")
+        if type(problem) is not str or problem not in problems:
+            choices = ", ".join(self.catalog.get(slug).problem_slugs)  # type: ignore[union-attr]
+            raise Invalid(422, f"problem must be one of {choices}", field="problem")
+        region = item.get("region")
+        region = sender.default_region if region is None else clean_region(region,
+                                                                           sender.default_region)
+        comment = clean_comment(item.get("comment"))
+        at = item.get("at")
+        at = now if at is None else clean_at(at, now)
+        reporter_id = item.get("reporter")
+        if sender.key_id and reporter_id is not None:
+            if type(reporter_id) is int:
+                reporter_id = str(reporter_id)
+            reporter_id = _text(reporter_id, "reporter", MAX_REPORTER)
+            if not reporter_id:
+                raise Invalid(422, "reporter must not be empty", field="reporter")
+            reporter = network = self.hasher.partner(sender.key_id, reporter_id)
+            # A partner vouches for its users: each reporter counts as its own network.
+        else:
+            reporter, network = anon or self.identify(sender)
+        return Report(slug, problem, region, at, reporter, network, comment, sender.source)
+
+    def identify(self, sender: Sender) -> tuple[str, str]:
+        """Return (reporter hash, network hash) of a request without a partner reporter id."""
+        if sender.key_id:
+            # Without `reporter`, every item of a key is one reporter: safe, not generous.
+            ident = self.hasher.partner(sender.key_id, "")
+            return ident, ident
+        return (self.hasher.anonymous(sender.ip, sender.user_agent),
+                self.hasher.network(sender.ip))
+
+    def single(self, body: object, sender: Sender, now: float | None = None) -> Report:
+        """Validate a single-report body."""
+        return self.item(body, sender, time.time() if now is None else now)
+
+    def batch(self, body: Mapping[str, object], sender: Sender, now: float | None = None
+              ) -> tuple[list[Report], list[dict[str, object]]]:
+        """Validate a `{"reports": [...]}` body: good reports, and rejected ones by index."""
+        if body.keys() != {"reports"}:
+            extra = sorted(str(k) for k in body.keys() - {"reports"})[0][:40]
+            raise Invalid(422, f"unknown field {extra!r} next to reports", field=extra)
+        items = body["reports"]
+        if not isinstance(items, list) or not items:
+            raise Invalid(422, "reports must be a non-empty list of report objects",
+                          field="reports")
+        if len(items) > MAX_BATCH:
+            raise Invalid(413, f"at most {MAX_BATCH} reports per batch", "too_large",
+                          field="reports")
+        now = time.time() if now is None else now
+        anon = self.identify(sender)
+        good, rejected = [], []
+        for index, item in enumerate(items):
+            try:
+                good.append(self.item(item, sender, now, anon))
+            except Invalid as exc:
+                rejected.append({"index": index, "error": exc.to_dict()})
+        return good, rejected
+
+
+def comment_json(report: Report) -> str:
+    """Return the comment list entry of a report, or '' when it has no comment."""
+    if not report.comment:
+        return ""
+    at = datetime.fromtimestamp(report.at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return json.dumps({"at": at, "region": report.region, "problem": report.problem,
+                       "text": report.comment}, ensure_ascii=False, separators=(",", ":"))
+
+
+# KEYS: stream, comments, first, then (counts, prefixes) per minute (ascending), then one
+# dedup marker per report. ARGV: dedup seconds, retention seconds, stream cap, comments cap,
+# source, number of minutes, the minutes, then per report: minute index, region|problem,
+# network hash, comment JSON or ''.
+WRITE_SCRIPT = """
+local nm = tonumber(ARGV[6])
+local base = 6 + nm
+local nr = (#ARGV - base) / 4
+local dk = 3 + 2 * nm
+local keep = tonumber(ARGV[2])
+local accepted, commented = 0, false
+local counts, nets = {}, {}
+for m = 1, nm do counts[m] = {}; nets[m] = {} end
+for i = 1, nr do
+  local a = base + (i - 1) * 4
+  local m = tonumber(ARGV[a + 1])
+  local c = counts[m][ARGV[a + 2]]
+  if not c then c = {0, 0}; counts[m][ARGV[a + 2]] = c end
+  c[1] = c[1] + 1
+  if redis.call('SET', KEYS[dk + i], '1', 'NX', 'EX', ARGV[1]) then
+    accepted = accepted + 1
+    c[2] = c[2] + 1
+    if ARGV[a + 4] ~= '' then
+      redis.call('LPUSH', KEYS[2], ARGV[a + 4])
+      commented = true
+    end
+  end
+  nets[m][#nets[m] + 1] = ARGV[a + 3]
+end
+for m = 1, nm do
+  local hash, pfx = KEYS[2 + 2 * m], KEYS[3 + 2 * m]
+  for field, c in pairs(counts[m]) do
+    redis.call('HINCRBY', hash, 'r|' .. field, c[1])
+    if c[2] > 0 then redis.call('HINCRBY', hash, 'u|' .. field, c[2]) end
+    local sep = string.find(field, '|', 1, true)
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'minute', ARGV[6 + m],
+      'region', string.sub(field, 1, sep - 1), 'problem', string.sub(field, sep + 1),
+      'source', ARGV[5], 'reports', c[1], 'counted', c[2])
+  end
+  redis.call('PFADD', pfx, unpack(nets[m]))
+  local expires = tonumber(ARGV[6 + m]) * 60 + keep
+  redis.call('EXPIREAT', hash, expires)
+  redis.call('EXPIREAT', pfx, expires)
+end
+redis.call('EXPIRE', KEYS[1], keep)
+if commented then
+  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
+  redis.call('EXPIRE', KEYS[2], keep)
+end
+local first = redis.call('GET', KEYS[3])
+if (not first) or tonumber(first) > tonumber(ARGV[7]) then
+  redis.call('SET', KEYS[3], ARGV[7], 'EX', keep)
+else
+  redis.call('EXPIRE', KEYS[3], keep)
+end
+return {accepted, nr - accepted}
+"""
+
+
+REGISTER_SECONDS = 60.0
+"""How often a process re-adds a service it writes to the service index (`outage:services`):
+once a minute instead of every request, and a lost index heals within a minute."""
+
+
+class ReportStore:
+    """Write reports in one round trip: one script call per service, pipelined."""
+
+    def __init__(self, settings: Settings):
+        self.dedup_seconds = settings.dedup_seconds
+        self.keep_seconds = settings.retention_days * 86400
+        self.stream_maxlen = settings.stream_maxlen
+        self.comments_maxlen = settings.comments_maxlen
+        self.sha = hashlib.sha1(WRITE_SCRIPT.encode()).hexdigest()
+        self._registered: dict[str, float] = {}
+
+    def command(self, service: str, reports: Sequence[Report]) -> list[object]:
+        """Return the EVALSHA arguments that store one service's reports."""
+        minutes = sorted({r.minute for r in reports})
+        index = {m: i + 1 for i, m in enumerate(minutes)}
+        keylist: list[str] = [keys.stream(service), keys.comments(service),
+                              keys.first_minute(service)]
+        for m in minutes:
+            keylist += (keys.minute_counts(service, m), keys.prefixes(service, m))
+        args: list[object] = [self.dedup_seconds, self.keep_seconds, self.stream_maxlen,
+                              self.comments_maxlen, reports[0].source, len(minutes), *minutes]
+        for r in reports:
+            keylist.append(keys.dedup(service, r.reporter))
+            args += (index[r.minute], f"{r.region}|{r.problem}", r.network, comment_json(r))
+        return [self.sha, len(keylist), *keylist, *args]
+
+    def write(self, conn: redis.Redis, reports: Iterable[Report]) -> Outcome:
+        """Store the reports; return how many were counted and how many were duplicates."""
+        groups: dict[str, list[Report]] = {}
+        for r in reports:
+            groups.setdefault(r.service, []).append(r)
+        if not groups:
+            return Outcome(0, 0)
+        commands = [self.command(svc, items) for svc, items in groups.items()]
+        now = time.monotonic()
+        register = [s for s in groups if now - self._registered.get(s, -REGISTER_SECONDS)
+                    >= REGISTER_SECONDS]
+        results = self._run(conn, commands, register)
+        for service in register:
+            self._registered[service] = now
+        return Outcome(sum(int(r[0]) for r in results), sum(int(r[1]) for r in results))
+
+    def _run(self, conn: redis.Redis, commands: list[list[object]],
+             register: list[str]) -> list:
+        out = self._send(conn, commands, register)
+        missing = [i for i, r in enumerate(out) if isinstance(r, redis.exceptions.NoScriptError)]
+        if missing:  # a NOSCRIPT reply wrote nothing, so only those calls are repeated
+            conn.script_load(WRITE_SCRIPT)
+            again = self._send(conn, [commands[i] for i in missing], [])
+            for i, result in zip(missing, again, strict=True):
+                out[i] = result
+        for result in out:
+            if isinstance(result, Exception):
+                raise result
+        return out
+
+    def _send(self, conn: redis.Redis, commands: list[list[object]],
+              register: list[str]) -> list:
+        """One round trip: EVALSHA per service (redis-py's pipelined Script would add a
+        SCRIPT EXISTS round trip), plus SADD to the service index when due."""
+        if len(commands) == 1 and not register:
+            try:
+                return [conn.execute_command("EVALSHA", *commands[0])]
+            except redis.exceptions.NoScriptError as exc:
+                return [exc]
+        pipe = conn.pipeline(transaction=False)
+        if register:
+            pipe.sadd(keys.ACTIVE_SERVICES, *register)
+        for cmd in commands:
+            pipe.execute_command("EVALSHA", *cmd)
+        out = pipe.execute(raise_on_error=False)
+        if register and isinstance(out[0], Exception):
+            raise out[0]
+        return out[1:] if register else out

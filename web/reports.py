@@ -1,0 +1,162 @@
+"""Report submission: `POST /api/v1/reports` (single or batch) and the form on `/s/<slug>`.
+
+Views are thin: read the request, call web.ingest, answer. Every route here is rate-limited
+(web.limits); a report is acknowledged (202, or the thank-you page) only after its Redis write
+succeeded, and a Redis failure becomes a 503 with Retry-After (web.errors).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pycountry
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    render_template,
+    render_template_string,
+    request,
+)
+
+from detector.regions import GLOBAL
+from web import limits
+from web.errors import ApiError, error_response
+from web.extensions import outage
+from web.forms import report_form_for
+from web.geo import country_from_ip
+from web.ingest import Hasher, Invalid, Outcome, Report, ReportStore, Sender, Validator, parse_json
+from workers import metrics
+
+bp = Blueprint("reports", __name__)
+
+ceiling_bp = Blueprint("reports_ceiling", __name__)
+"""The benchmark's bare endpoint; registered only when OUTAGE_BENCH_CEILING=1."""
+
+_FIX_PAGE = """{% extends "base.html" %}
+{% block title %}Report a problem with {{ service.name }}{% endblock %}
+{% block main %}{% include "report_form.html" %}
+<p><a href="/s/{{ service.slug }}">Back to {{ service.name }}</a></p>{% endblock %}"""
+
+
+def init_app(app: Flask) -> None:
+    """Create the store and hasher, rate-limit this blueprint, map Invalid to errors."""
+    settings = app.extensions["outage"].settings
+    hasher = Hasher(settings.secret_key)
+    app.extensions["outage_store"] = ReportStore(settings)
+    app.extensions["outage_hasher"] = hasher
+    app.extensions["outage_validator"] = Validator(app.extensions["outage"].catalog, hasher)
+    limits.init_app(app, bp)
+    app.register_error_handler(Invalid, _invalid)
+    if settings.bench_ceiling:
+        app.register_blueprint(ceiling_bp)
+
+
+def _invalid(exc: Invalid) -> Response:
+    return error_response(exc.status, exc.message, exc.code, exc.field)
+
+
+def _store() -> ReportStore:
+    return current_app.extensions["outage_store"]
+
+
+def _hasher() -> Hasher:
+    return current_app.extensions["outage_hasher"]
+
+
+def _validator() -> Validator:
+    return current_app.extensions["outage_validator"]
+
+
+def _result(outcome: Outcome, **extra: object) -> tuple[dict, int, dict[str, str]]:
+    metrics.count_reports(outcome.accepted, outcome.duplicates, extra.get("rejected", ()))
+    body = {"accepted": outcome.accepted, "duplicates": outcome.duplicates, **extra}
+    return body, 202, {"Cache-Control": "no-store"}
+
+
+@bp.post("/api/v1/reports")
+def submit_api():
+    """Take one report, or a batch of up to 1000 with an API key; answer 202 with counts."""
+    if request.mimetype != "application/json":
+        raise ApiError(415, "send reports as JSON with Content-Type: application/json")
+    key = limits.api_key()
+    if key is limits.INVALID_KEY:
+        raise ApiError(401, "the API key is not valid", field="Authorization",
+                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    body = parse_json(request.get_data(cache=False))
+    batch = isinstance(body, dict) and "reports" in body
+    if batch and key is None:
+        raise ApiError(401, "a batch needs an API key: Authorization: Bearer <key>",
+                       field="Authorization", headers={"WWW-Authenticate": "Bearer"})
+    ip = limits.client_ip()
+    default = GLOBAL
+    if key is None and isinstance(body, dict) and body.get("region") in (None, ""):
+        default = country_from_ip(ip) or GLOBAL
+    sender = Sender(ip=ip, user_agent=request.headers.get("User-Agent", ""),
+                    key_id=key.id if key else None, default_region=default,
+                    source=f"key:{key.id}" if key else "api")
+    if batch:
+        good, rejected = _validator().batch(body, sender)
+        return _result(_store().write(outage().redis, good), rejected=rejected)
+    report = _validator().single(body, sender)
+    return _result(_store().write(outage().redis, [report]))
+
+
+@bp.post("/s/<slug>")
+def submit_form(slug: str):
+    """Take the service page's form; thank the reporter and show the chart."""
+    service = outage().catalog.get(slug)
+    if service is None:
+        abort(404, f"There is no service called {slug!r}.")
+    form = report_form_for(service)
+    if not form.validate():
+        if form.csrf_failed:
+            raise ApiError(400, "The form has expired or did not come from this site: reload "
+                           "the page and send it again.")
+        return render_template_string(_FIX_PAGE, form=form, service=service), 422
+    sender = Sender(ip=limits.client_ip(), user_agent=request.headers.get("User-Agent", ""),
+                    source="form")
+    item = {"service": slug, "problem": form.problem.data, "region": form.region,
+            "comment": form.comment.data or None}
+    report = _validator().single(item, sender)
+    outcome = _store().write(outage().redis, [report])
+    metrics.count_reports(outcome.accepted, outcome.duplicates)
+    labels = {p.slug: p.label for p in service.problems}
+    resp = Response(render_template(
+        "thanks.html", service=service, duplicate=outcome.duplicates > 0,
+        problem_label=labels[report.problem], region_name=region_name(report.region),
+        dedup_minutes=max(1, outage().settings.dedup_seconds // 60)))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def region_name(code: str) -> str:
+    """Name a region for people: 'California, United States', '' for unknown."""
+    if code == GLOBAL:
+        return ""
+    country = pycountry.countries.get(alpha_2=code[:2])
+    name = getattr(country, "common_name", None) or getattr(country, "name", code[:2])
+    if "-" in code:
+        sub = pycountry.subdivisions.get(code=code)
+        return f"{sub.name}, {name}" if sub else name
+    return name
+
+
+@ceiling_bp.post("/api/v1/_ceiling/reports")
+def ceiling():
+    """The same storage write without validation, limits or GeoIP: the benchmark's ceiling."""
+    body = json.loads(request.get_data(cache=False))
+    items = body["reports"] if "reports" in body else [body]
+    hasher, ip, now = _hasher(), limits.client_ip(), time.time()
+    anon = (hasher.anonymous(ip, request.headers.get("User-Agent", "")), hasher.network(ip))
+    reports = []
+    for item in items:
+        ident = hasher.partner("ceiling", item["reporter"]) if "reporter" in item else None
+        reports.append(Report(service=item["service"], problem=item["problem"],
+                              region=item.get("region") or GLOBAL, at=now,
+                              reporter=ident or anon[0], network=ident or anon[1],
+                              comment=item.get("comment") or "", source="ceiling"))
+    return _result(_store().write(outage().redis, reports))
