@@ -124,6 +124,24 @@ def _robust_mean(values: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.nda
     return np.where(count > 0, total / np.maximum(count, 1), 0.0), count
 
 
+def _same_time_of_day(cube: np.ndarray, ok: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """Return, per slot of the period, the mean of valid slots at the same time of day.
+
+    The fallback of a slot with no valid past value (every past week of it was an incident):
+    the same time of day on other days keeps the daily shape, where a flat mean would
+    underestimate a peak several-fold. cube: shape (n, reps, period), period a multiple of a
+    day; ok: shape (reps, period); flat: per-series fallback, shape (n,). Returns (n, period).
+    """
+    n, reps, period = cube.shape
+    days = period // SLOTS_PER_DAY
+    vals = cube.reshape(n, reps * days, SLOTS_PER_DAY)
+    valid = ok.reshape(reps * days, SLOTS_PER_DAY)
+    count = valid.sum(axis=0)
+    daily = np.where(valid[None], vals, 0.0).sum(axis=1) / np.maximum(count, 1)
+    daily = np.where(count[None] > 0, daily, flat[:, None])
+    return np.tile(daily, (1, days))
+
+
 def _fit_dispersion(
     obs: np.ndarray, fit: np.ndarray, ok: np.ndarray, inflate: float, params: Params,
     level_floor: float,
@@ -242,9 +260,8 @@ def fit_baseline(
                 scale[:, k] = np.clip((s_ref + params.week_scale_prior)
                                       / (s_k + params.week_scale_prior), 0.5, 2.0)
         mean, count = _robust_mean(cube * scale[:, :, None], okk)
-        fallback = totals / max(int(ok.sum()), 1)
-        chrono = _smooth(np.where(count[None] > 0, mean, fallback[:, None]),
-                         params.smoothing_kernel)
+        fallback = _same_time_of_day(cube * scale[:, :, None], okk, totals / max(int(ok.sum()), 1))
+        chrono = _smooth(np.where(count[None] > 0, mean, fallback), params.smoothing_kernel)
     kernel = np.asarray(params.smoothing_kernel, dtype=float)
     points = 1.0 if mode is BaselineMode.FLAT else kernel.sum() ** 2 / (kernel**2).sum() / period
     chrono = _borrow(chrono, totals, totals * points, donors, depths, params.borrow_prior_counts)

@@ -141,7 +141,8 @@ class Lifecycle:
             row = self._scope_row(tests, depths)
             last = self.last_closed
             if (last is not None and last.ended_at is not None and self.closed_at is not None
-                    and t - last.ended_at <= self.params.reopen_gap_minutes):
+                    and t - last.ended_at <= self.params.reopen_gap_minutes
+                    and not self._new_event(tests, last)):
                 since = max(self.closed_at + 1, t - self.params.recent_minutes + 1)
                 state.inc_obs += state.recent("ring_x", slice(None), since, t).sum(axis=1)
                 state.inc_exp += state.recent("ring_mu", slice(None), since, t).sum(axis=1)
@@ -153,6 +154,16 @@ class Lifecycle:
             self.quiet_since = None
             self.open = self._refresh(tests, state, keys, depths, base, self.open)
             return [IncidentEvent(kind, self.open)]
+        split = self._split_row(tests, state)
+        if split is not None:
+            # A much stronger onset after a long weak episode is a new event: end the weak
+            # incident where the strong window starts and open a fresh one (not a reopen).
+            row, w = split
+            closed = self._end(state, t, tests.minute - w + 1)
+            self.open = self._new_incident(tests, state, keys, row, closed.ended_at)
+            self.open = self._refresh(tests, state, keys, depths, base, self.open)
+            return [IncidentEvent(EventKind.CLOSE, closed), IncidentEvent(EventKind.OPEN,
+                                                                          self.open)]
         state.inc_obs += tests.x
         state.inc_exp += tests.mu
         before = self.open.severity
@@ -180,10 +191,46 @@ class Lifecycle:
         order = np.lexsort((rows, tests.p[rows].min(axis=1), depths[rows]))
         return int(rows[order[0]])
 
+    def _new_event(self, tests: MinuteTests, weak: Incident) -> bool:
+        """Tell whether this minute's window alarms are split_factor times stronger than the
+        trigger of a 'possible' incident (so they are a new event, not its flare-up)."""
+        if weak.severity is not Severity.POSSIBLE or not tests.window_alarm.any():
+            return False
+        ev = weak.evidence_detail
+        ref = max(ev.window_observed / max(ev.window_expected, 1e-9), 1.0)
+        ratio = tests.window_obs / np.maximum(tests.window_exp, 1e-9)
+        return bool((tests.window_alarm & (ratio >= self.params.split_factor * ref)).any())
+
+    def _split_row(self, tests: MinuteTests, state: MinuteState) -> tuple[int, int] | None:
+        """Return (row, window) of a window alarm split_factor times stronger than the open
+        'possible' incident's own ratio on that row before the window, or None.
+
+        Only after a weak episode of at least close_quiet_minutes before the window, and
+        only for ratios of at least broad_ratio (a clear outage-sized effect)."""
+        inc, params = self.open, self.params
+        if inc is None or inc.severity is not Severity.POSSIBLE or not tests.window_alarm.any():
+            return None
+        for k in np.argsort(params.windows)[::-1]:
+            w = params.windows[k]
+            if tests.minute - w + 1 - inc.started_at < params.close_quiet_minutes:
+                continue
+            obs, exp = tests.window_obs[:, k], tests.window_exp[:, k]
+            # the window includes this minute, which inc_obs does not hold yet
+            prior_obs = state.inc_obs - (obs - tests.x)
+            prior_exp = np.maximum(state.inc_exp - (exp - tests.mu), 1e-9)
+            prior = np.maximum(prior_obs / prior_exp, 1.0)
+            ratio = obs / np.maximum(exp, 1e-9)
+            hit = (tests.window_alarm[:, k] & (ratio >= params.split_factor * prior)
+                   & (ratio >= params.broad_ratio))
+            if hit.any():
+                return int(np.flatnonzero(hit)[np.argmax(ratio[hit])]), w
+        return None
+
     def _new_incident(self, tests: MinuteTests, state: MinuteState, keys: list[Key],
-                      row: int) -> Incident:
+                      row: int, not_before: int | None = None) -> Incident:
         t, params = tests.minute, self.params
-        first = max(state.first_minute or t, t - params.recent_minutes + 1)
+        first = max(state.first_minute or t, t - params.recent_minutes + 1,
+                    not_before if not_before is not None else -1)
         x = state.recent("ring_x", row, first, t)
         mu = state.recent("ring_mu", row, first, t)
         short = min(5, len(x))
@@ -276,10 +323,17 @@ class Lifecycle:
         x = state.recent("ring_x", row, first, t)
         mu = state.recent("ring_mu", row, first, t)
         end = first + end_offset(x, mu, params.min_ratio) + 1
+        return self._end(state, t, end)
+
+    def _end(self, state: MinuteState, t: int, end: int) -> Incident:
+        """Close the open incident at `end` (exclusive) at minute t; restart the CUSUMs."""
+        if self.open is None:
+            raise RuntimeError("close without an open incident")
         closed = self.open.evolve(ended_at=max(end, self.open.started_at + 1))
         self.last_closed, self.closed_at = closed, t
         self.open, self.quiet_since = None, None
         state.cusum[:] = 0.0
         state.run_obs[:] = 0.0
         state.run_exp[:] = 0.0
+        state.run_len[:] = 0.0
         return closed

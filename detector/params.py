@@ -26,8 +26,9 @@ class Params:
     """Series-equivalents of that budget shared by all non-global series of a service."""
     windows: tuple[int, ...] = (1, 5, 15)
     """Window lengths of the negative-binomial tail tests, minutes (max <= recent_minutes)."""
-    cusum_ratios: tuple[float, ...] = (2.0, 5.0)
-    """Rate ratios rho that the CUSUMs are tuned to detect (one CUSUM per ratio)."""
+    cusum_ratios: tuple[float, ...] = (1.5, 2.0, 5.0)
+    """Rate ratios rho that the CUSUMs are tuned to detect (one CUSUM per ratio); 1.5 is the
+    smallest outage the product is designed for (DESIGN 6), 2 and 5 cover the rest."""
     level_noise_horizon: int = 15
     """Minutes over which level noise is treated as common when scaling CUSUM increments."""
 
@@ -38,10 +39,18 @@ class Params:
     """Minimum counted reporters above expectation in the alarming window."""
     min_ratio: float = 2.0
     """Minimum observed / expected ratio in the alarming window."""
+    sustained_ratio: float = 1.5
+    """Minimum ratio of a CUSUM run that has lasted sustained_minutes (instead of min_ratio):
+    a sustained moderate rise is real evidence, a one-minute 1.5x blip is not."""
+    sustained_minutes: int = 15
+    """CUSUM run length (minutes) from which sustained_ratio replaces min_ratio."""
     broad_ratio: float = 2.5
     """Window (or CUSUM run) ratio below which an alarm needs a shift of the problem mix."""
     mix_shift: float = 1.3
     """How much more a problem must rise than the rest of its region's problems."""
+    mix_z: float = 3.0
+    """Standard deviations by which a problem's count must exceed its normal share of its
+    region's count (binomial given the region, times the dispersion) to count as a shift."""
     min_reporter_diversity: float = 0.2
     """Minimum reporters / reports in the alarming window when reporters are known."""
     min_prefix_diversity: float = 0.2
@@ -96,6 +105,10 @@ class Params:
     """Observed / expected ratio at or above which the scope series still counts as elevated."""
     reopen_gap_minutes: int = 60
     """A new alarm this soon after a close reopens the closed incident instead."""
+    split_factor: float = 3.0
+    """A 'possible' incident is closed and a new one opened (or a closed 'possible' one is not
+    reopened) when a window alarm's ratio exceeds this multiple of the incident's own ratio
+    on that series: a much stronger onset is a new event, not the weak episode going on."""
     problems_ratio: float = 3.0
     """15-minute ratio of the scope series for severity 'problems'."""
     problems_minutes: int = 5
@@ -140,8 +153,10 @@ class Params:
             raise ValueError("history_weeks must be >= 1")
         if len(self.smoothing_kernel) % 2 != 1:
             raise ValueError("smoothing_kernel must have odd length")
-        if self.min_ratio < 1.0:
-            raise ValueError("min_ratio must be >= 1")
+        if self.min_ratio < 1.0 or self.sustained_ratio < 1.0:
+            raise ValueError("min_ratio and sustained_ratio must be >= 1")
+        if self.split_factor <= 1.0:
+            raise ValueError("split_factor must be > 1")
         if self.status_minutes > self.recent_minutes:
             raise ValueError("status_minutes must not exceed recent_minutes")
 

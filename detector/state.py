@@ -16,6 +16,7 @@ _SERIES_ARRAYS = {
     "cusum": (lambda p: (len(p.cusum_ratios),), np.float64),
     "run_obs": (lambda p: (len(p.cusum_ratios),), np.float64),
     "run_exp": (lambda p: (len(p.cusum_ratios),), np.float64),
+    "run_len": (lambda p: (len(p.cusum_ratios),), np.float64),
     "gap_deficit": (lambda p: (), np.float64),
     "credit": (lambda p: (), np.float64),
     "inc_obs": (lambda p: (), np.float64),
@@ -49,6 +50,8 @@ class MinuteState:
     cusum: np.ndarray
     run_obs: np.ndarray
     run_exp: np.ndarray
+    run_len: np.ndarray
+    """Minutes since each CUSUM last left zero, shape (n, n_ratios)."""
     gap_deficit: np.ndarray
     credit: np.ndarray
     inc_obs: np.ndarray

@@ -122,12 +122,17 @@ def _window_sums(state: MinuteState, minute: int, x: np.ndarray, raw: np.ndarray
 
 
 def mix_shifted(obs: np.ndarray, exp: np.ndarray, mix_parent: np.ndarray,
-                params: Params) -> np.ndarray:
+                params: Params, phi: np.ndarray | None = None) -> np.ndarray:
     """Tell which problem series rose more than the other problems of their region.
 
     obs, exp: window sums, shape (n, k); mix_parent: row of (region, "*") for a problem
-    series, -1 otherwise, shape (n,). A problem whose rest of region has almost no expected
-    reports (a one-problem service) counts as shifted. Returns shape (n, k).
+    series, -1 otherwise, shape (n,); phi: variance / mean of each series, shape (n,).
+    A problem's ratio must be mix_shift times the rest's and, when phi is given, its count
+    significant given its region's count: under a broad rise (every problem scaled alike)
+    the problem's count given the region's is binomial with its normal share s, variance
+    phi s (1 - s) N; the shift must exceed mix_z of those standard deviations. A problem
+    whose rest of region has almost no expected reports (a one-problem service) counts as
+    shifted. Returns shape (n, k).
     """
     out = np.zeros(obs.shape, dtype=bool)
     rows = np.flatnonzero(mix_parent >= 0)
@@ -138,8 +143,28 @@ def mix_shifted(obs: np.ndarray, exp: np.ndarray, mix_parent: np.ndarray,
     rest_exp = exp[parent] - exp[rows]
     ratio = obs[rows] / np.maximum(exp[rows], 1e-9)
     rest_ratio = rest_obs / np.maximum(rest_exp, 1e-9)
-    out[rows] = (rest_exp < 1.0) | (ratio >= params.mix_shift * rest_ratio)
+    shifted = ratio >= params.mix_shift * rest_ratio
+    if phi is not None:
+        share = np.clip(exp[rows] / np.maximum(exp[parent], 1e-9), 0.0, 1.0)
+        total = obs[parent]
+        spread = np.sqrt(phi[rows, None] * share * (1.0 - share) * np.maximum(total, 1.0))
+        shifted &= obs[rows] - share * total >= params.mix_z * spread
+    out[rows] = (rest_exp < 1.0) | shifted
     return out
+
+
+def cusum_gates(run_obs: np.ndarray, run_exp: np.ndarray, run_len: np.ndarray,
+                params: Params) -> np.ndarray:
+    """Effect-size gates of a CUSUM run (all arrays of shape (n, n_ratios)).
+
+    The ratio gate scales with the evidence: min_ratio for a run shorter than
+    sustained_minutes (a short burst must be a clear effect, the baseline may be off by tens
+    of percent for a few minutes), sustained_ratio once the run has lasted that long.
+    """
+    ratio_gate = np.where(run_len >= params.sustained_minutes, params.sustained_ratio,
+                          params.min_ratio)
+    return ((run_obs >= params.min_reporters) & (run_obs - run_exp >= params.min_excess)
+            & (run_obs >= ratio_gate * run_exp))
 
 
 def run_tests(state: MinuteState, minute: int, x: np.ndarray, raw: np.ndarray,
@@ -173,28 +198,29 @@ def run_tests(state: MinuteState, minute: int, x: np.ndarray, raw: np.ndarray,
     window_alarm = p <= alpha[:, None]
     if window_alarm.any():
         strong = obs >= params.broad_ratio * exp
-        window_alarm &= strong | mix_shifted(obs, exp, mix_parent, params)
+        window_alarm &= strong | mix_shifted(obs, exp, mix_parent, params, base.phi)
 
     ratios = np.asarray(params.cusum_ratios, dtype=float)
     state.cusum = cusum_step(state.cusum, x, mu, tilt, ratios) * ready[:, None]
     running = state.cusum > 0
     state.run_obs = (state.run_obs + x[:, None]) * running
     state.run_exp = (state.run_exp + mu[:, None]) * running
+    state.run_len = (state.run_len + 1.0) * running
     crossed = state.cusum >= threshold[:, None]
-    cusum_alarm = (crossed & (state.run_obs >= params.min_reporters)
-                   & (state.run_obs - state.run_exp >= params.min_excess)
-                   & (state.run_obs >= params.min_ratio * state.run_exp))
+    cusum_alarm = crossed & cusum_gates(state.run_obs, state.run_exp, state.run_len, params)
     if cusum_alarm.any():
         strong = state.run_obs >= params.broad_ratio * state.run_exp
-        shifted = mix_shifted(obs[:, -1:], exp[:, -1:], mix_parent, params)
+        shifted = mix_shifted(obs[:, -1:], exp[:, -1:], mix_parent, params, base.phi)
         cusum_alarm &= strong | shifted
     scores = state.cusum.copy()
-    if crossed.any():
-        # Restart a CUSUM once it crossed: a later alarm needs fresh evidence, and the
-        # score cannot linger near the threshold after an incident ends.
-        state.cusum[crossed] = 0.0
-        state.run_obs[crossed] = 0.0
-        state.run_exp[crossed] = 0.0
+    if cusum_alarm.any():
+        # Restart a CUSUM once it alarmed: a later alarm needs fresh evidence. A CUSUM that
+        # crossed while its gates failed keeps its score and run, so evidence that keeps
+        # accumulating (a sustained moderate rise) alarms once its effect size is clear.
+        state.cusum[cusum_alarm] = 0.0
+        state.run_obs[cusum_alarm] = 0.0
+        state.run_exp[cusum_alarm] = 0.0
+        state.run_len[cusum_alarm] = 0.0
     diversity = None
     if state.prefix_minute is not None and minute - state.prefix_minute < 5:
         diversity = _prefix_diversity(state, minute)
