@@ -1,0 +1,212 @@
+"""Faults: Redis restart, worker SIGKILL mid-job, scheduler restart and two schedulers.
+
+After each, detection resumes within about two cycles and nothing is duplicated: the
+incidents equal an offline replay of the same counts, and every webhook event is POSTed
+once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import redis
+from rq import Queue
+
+from detector.replay import replay_rows
+from tests.redis_helpers import start_test_redis
+from tests.workers.helpers import Receiver, run_worker
+from tests.workers.synth import merge, quiet_rows, spike_rows, write_rows
+from workers import detection, incidents, keys, scheduler, state
+from workers.config import Settings, load_settings
+
+pytestmark = pytest.mark.slow
+
+FAST = {"windows": [1, 5], "cusum_ratios": [3.0], "close_quiet_minutes": 3}
+LEAVES = {("US-CA", "app"): 1.0, ("US", "login"): 0.5, ("GB", "app"): 0.7}
+
+
+@pytest.fixture
+def receiver():
+    rec = Receiver()
+    yield rec
+    rec.close()
+
+
+def env_for(url: str, tmp_path: Path, hook: str | None = None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OUTAGE_", "REDIS_URL",
+                                                                      "RQ_REDIS_URL"))}
+    env.update({"REDIS_URL": url, "OUTAGE_DATA_DIR": str(tmp_path / "data"),
+                "OUTAGE_SECRET_KEY": "k" * 32, "OUTAGE_DETECT_GRACE": "0",
+                "OUTAGE_SHARDS": "1", "OUTAGE_DETECTOR_PARAMS": json.dumps(FAST),
+                "OUTAGE_WEBHOOKS": json.dumps([{"url": hook, "secret": "s3cret"}] if hook
+                                              else []),
+                "PYTHONUNBUFFERED": "1", **extra})
+    return env
+
+
+def use_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Settings:
+    for name in [n for n in os.environ if n.startswith("OUTAGE_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return load_settings()
+
+
+def history(end: int, services: tuple[str, ...], days: float) -> list[tuple]:
+    start = end - int(days * 1440) + 1
+    groups = []
+    for i, service in enumerate(services):
+        groups.append(quiet_rows(service, start, end - start + 1, LEAVES, seed=10 + i))
+        groups.append(spike_rows(service, end - 200, 15, {("US-CA", "app"): 30}))
+        groups.append(spike_rows(service, end - 30, 10, {("GB", "app"): 25}))
+    return merge(*groups)
+
+
+def detect(conn: redis.Redis, now: float, cycle: int) -> None:
+    Queue("detect", connection=conn).enqueue("workers.jobs.detect_shard", 0, 1, cycle,
+                                             now=now, job_id=f"detect-0-{cycle}")
+    run_worker(conn)
+
+
+def assert_like_replay(conn: redis.Redis, rows: list[tuple], settings: Settings) -> None:
+    expected = {i.id: i.to_dict() for i in replay_rows(rows, state.detector_params(settings))}
+    live = {d["id"]: {k: d[k] for k in expected[next(iter(expected))]}
+            for d in incidents.query(conn, limit=1000)}
+    assert live == expected
+    for doc in incidents.query(conn, limit=1000):
+        assert len(doc["events"]) == len({json.dumps(e) for e in doc["events"]})
+
+
+def assert_posted_once(rec: Receiver) -> None:
+    seen = Counter((json.loads(r["body"])["incident"]["id"], json.loads(r["body"])["event"],
+                    json.loads(r["body"])["minute"]) for r in rec.requests)
+    assert seen and max(seen.values()) == 1, seen
+
+
+def test_redis_restart_loses_nothing(tmp_path: Path, monkeypatch, receiver) -> None:
+    server = start_test_redis(tmp_path / "redis", appendonly=True, appendfsync="always")
+    try:
+        settings = use_env(monkeypatch, env_for(server.url, tmp_path, receiver.url))
+        conn = redis.Redis.from_url(server.url)
+        end = int(time.time() // 60) - 1
+        rows = history(end, ("x",), days=0.5)
+        write_rows(conn, rows)
+        detect(conn, (end - 100) * 60, 1)
+        before = incidents.query(conn, limit=100)
+        assert before
+        server.kill()  # SIGKILL: only the AOF survives
+        with pytest.raises(redis.ConnectionError):
+            detection.run_services(conn, conn, settings, ["x"], now=(end + 1) * 60)
+        server = start_test_redis(tmp_path / "redis", appendonly=True, appendfsync="always",
+                                  port=server.port)
+        assert incidents.query(conn, limit=100) == before
+        detect(conn, (end + 1) * 60 + 0.5, 2)  # the next cycle resumes at once
+        status = json.loads(conn.get(keys.status("x")))
+        assert status["updated_at"] == time.strftime("%Y-%m-%dT%H:%M:00Z",
+                                                     time.gmtime((end + 1) * 60))
+        assert_like_replay(conn, rows, settings)
+        assert_posted_once(receiver)
+    finally:
+        server.stop()
+
+
+def test_worker_killed_mid_job(tmp_path: Path, monkeypatch, redis_conn: redis.Redis,
+                               redis_url: str, receiver) -> None:
+    env = env_for(redis_url, tmp_path, receiver.url)
+    settings = use_env(monkeypatch, env)
+    end = int(time.time() // 60) - 1
+    services = ("x", "chirp", "bankly")
+    rows = history(end, services, days=2)
+    write_rows(redis_conn, rows)
+    now = (end + 1) * 60 + 0.5
+    Queue("detect", connection=redis_conn).enqueue("workers.jobs.detect_shard", 0, 1, 1,
+                                                   now=now, job_id="detect-0-1")
+    worker = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        # Kill once the job has saved some progress but is still busy.
+        while not any(redis_conn.exists(keys.detector_version(s)) for s in services):
+            assert time.monotonic() < deadline and worker.poll() is None
+            time.sleep(0.05)
+        assert any(redis_conn.exists(keys.detect_lock(s)) for s in services)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+    killed_at = time.monotonic()
+    cycle = 2
+    while True:
+        detect(redis_conn, now, cycle)
+        cycle += 1
+        states = [json.loads(redis_conn.get(keys.status(s)) or "null") for s in services]
+        if all(s and s["updated_at"] for s in states) and not any(
+                redis_conn.exists(keys.detect_lock(s)) for s in services):
+            done = [state.load_detector(redis_conn, s)[0].last_minute for s in services]
+            if done == [end] * 3:
+                break
+        assert time.monotonic() - killed_at < 30, "detection did not resume"
+        time.sleep(0.5)
+    # The dead job's locks expire within DETECT_LOCK_TTL; then one cycle catches up.
+    assert time.monotonic() - killed_at < 10 + 10
+    assert_like_replay(redis_conn, rows, settings)
+    assert_posted_once(receiver)
+
+
+def scheduler_proc(env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "workers.cli", "scheduler"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def detect_cycles(conn: redis.Redis) -> Counter:
+    ids = Queue("detect", connection=conn).get_job_ids()
+    return Counter(int(i.split("-")[2]) for i in ids)
+
+
+def test_two_schedulers_and_a_restart_enqueue_each_cycle_once(
+        tmp_path: Path, redis_conn: redis.Redis, redis_url: str) -> None:
+    env = env_for(redis_url, tmp_path, OUTAGE_DETECT_INTERVAL="1", OUTAGE_SHARDS="2")
+    first, second = scheduler_proc(env), scheduler_proc(env)
+    procs = [first, second]
+    try:
+        time.sleep(4)
+        holder = redis_conn.get(keys.SCHEDULER_LOCK).decode()
+        active = first if f":{first.pid}:" in holder else second
+        standby = second if active is first else first
+        os.killpg(active.pid, signal.SIGKILL)  # no chance to release the lock
+        active.wait()
+        killed = int(time.time())
+        deadline = time.monotonic() + scheduler.lock_ttl(1) + 5
+        while f":{standby.pid}:" not in (redis_conn.get(keys.SCHEDULER_LOCK) or b"").decode():
+            assert time.monotonic() < deadline, "the standby scheduler did not take over"
+            time.sleep(0.2)
+        time.sleep(2)
+        restarted = scheduler_proc(env)  # a restart while the other is active: stands by
+        procs.append(restarted)
+        time.sleep(2)
+        standby.send_signal(signal.SIGTERM)  # a clean stop releases the lock at once
+        standby.wait(10)
+        time.sleep(2.5)
+        assert f":{restarted.pid}:".encode() in redis_conn.get(keys.SCHEDULER_LOCK)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    cycles = detect_cycles(redis_conn)
+    assert set(cycles.values()) == {2}, "every cycle once per shard, never twice"
+    ordered = sorted(cycles)
+    gaps = [b - a for a, b in zip(ordered, ordered[1:], strict=False)]
+    assert max(gaps) <= scheduler.lock_ttl(1) + 2, gaps
+    assert ordered[-1] >= killed + 4, "cycles continued after the kill"
+    hours = Queue("default", connection=redis_conn).get_job_ids()
+    assert len(hours) == len(set(hours)) >= 1

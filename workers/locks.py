@@ -1,0 +1,55 @@
+"""The per-service detection lock, so two jobs never run one service at the same time."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import redis
+
+from workers import defaults, keys
+
+
+class LockLost(RuntimeError):
+    """Another job took the service's lock (ours expired); our results are discarded."""
+
+
+class ServiceLock:
+    """The per-service detection lock: SET NX with a token, kept alive by a heartbeat thread
+    while the job runs, released by its owner. A killed worker's lock expires within
+    `ttl` seconds, so the next cycle takes over quickly."""
+
+    _RENEW = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
+              "return redis.call('expire', KEYS[1], ARGV[2]) else return 0 end")
+    _RELEASE = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
+                "return redis.call('del', KEYS[1]) else return 0 end")
+
+    def __init__(self, conn: redis.Redis, service: str, ttl: int = defaults.DETECT_LOCK_TTL):
+        self.conn, self.key, self.ttl = conn, keys.detect_lock(service), ttl
+        self.token = uuid.uuid4().hex.encode()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock and start renewing it; False if another job holds it."""
+        if not self.conn.set(self.key, self.token, nx=True, ex=self.ttl):
+            return False
+        self._thread = threading.Thread(target=self._beat, name=f"lock {self.key}",
+                                        daemon=True)
+        self._thread.start()
+        return True
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.ttl / 3):
+            try:
+                if not self.conn.eval(self._RENEW, 1, self.key, self.token, self.ttl):
+                    return  # lost: save() notices through WATCH and writes nothing
+            except redis.RedisError:
+                continue
+
+    def release(self) -> None:
+        """Stop renewing and drop the lock if it is still ours."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.conn.eval(self._RELEASE, 1, self.key, self.token)
