@@ -41,16 +41,17 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 
 def table(results: list[Result]) -> str:
     """Return the headline table, one row per detector, as Markdown."""
-    head = ("| detector | recall | precision | false alarms / service-week | median delay (min) "
-            "| p90 delay (min) | median delay / floor | CPU s |")
-    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    head = ("| detector | recall | recall (floor<dur/2) | precision | false alarms / service-week "
+            "| median delay (min) | p90 delay (min) | median delay / floor | CPU s |")
+    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         m = r.metrics
         if m is None:
-            lines.append(f"| {r.name} | n/a ({r.note}) | | | | | | |")
+            lines.append(f"| {r.name} | n/a ({r.note}) | | | | | | | |")
             continue
         lines.append(
-            f"| {r.name} | {_fmt(m['recall'])} | {_fmt(m['precision'])} "
+            f"| {r.name} | {_fmt(m['recall'])} | {_fmt(m['recall_floor_under_half_duration'])} "
+            f"| {_fmt(m['precision'])} "
             f"| {_fmt(m['false_alarms_per_service_week'], 1)} | {_fmt(m['median_delay_min'], 1)} "
             f"| {_fmt(m['p90_delay_min'], 1)} | {_fmt(m['median_delay_ratio'], 1)} "
             f"| {r.cpu_seconds:.1f} |")
@@ -77,7 +78,7 @@ def details(results: list[Result]) -> str:
 def scenario_summary(scenario, size: dict) -> dict:
     """Return the scenario facts printed with the results."""
     scored = [o for o in scenario.outages if o["start"] >= scenario.eval_start]
-    from quality_score import difficulty
+    from quality_score import difficulty, floor_under_half_duration
 
     return {
         "seed": scenario.seed, "days": scenario.days, "eval_days": scenario.meta["eval_days"],
@@ -85,6 +86,7 @@ def scenario_summary(scenario, size: dict) -> dict:
         "outages_scored": len(scored),
         "outages_by_difficulty": {b: sum(difficulty(o) == b for o in scored)
                                   for b in ("easy", "moderate", "hard")},
+        "outages_floor_under_half_duration": sum(floor_under_half_duration(o) for o in scored),
         "nuisances": sorted(n["kind"] for n in scenario.nuisances),
         **{k: v for k, v in size.items() if k not in ("days",)},
     }
@@ -104,6 +106,8 @@ def to_json(results: list[Result], summary: dict) -> dict:
             "duplicates": m.get("duplicates"),
             "median_onset_error_min": m.get("median_onset_error_min"),
             "recall_by_difficulty": m.get("recall_by_difficulty"),
+            "recall_floor_under_half_duration": m.get("recall_floor_under_half_duration"),
+            "outages_floor_under_half_duration": m.get("outages_floor_under_half_duration"),
         })
         if r.sweep:
             entry["sweep"] = [{"threshold": t, "recall": rec, "false_alarms_per_service_week": fa}
@@ -152,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     by_bin = "/".join(str(v) for v in summary["outages_by_difficulty"].values())
     print(f"scenario: seed {scenario.seed}, {scenario.days} days ({summary['eval_days']} scored), "
           f"{summary['services']} services, {summary['series']} series, "
-          f"{summary['outages_scored']} scored outages (easy/moderate/hard {by_bin}), "
+          f"{summary['outages_scored']} scored outages (easy/moderate/hard {by_bin}, "
+          f"floor < duration/2: {summary['outages_floor_under_half_duration']}), "
           f"nuisances: {', '.join(summary['nuisances'])}")
     print()
     print(table(results))

@@ -38,6 +38,12 @@ def _pct(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
 
+def floor_under_half_duration(outage: dict) -> bool:
+    """Return whether an outage's CUSUM floor is under half its duration (issue 4's recall
+    target population: recall >= 95% of these)."""
+    return outage["cusum_floor_min"] < outage["duration_min"] / 2.0
+
+
 def difficulty(outage: dict) -> str:
     """Return the difficulty bin of an outage from its CUSUM floor / duration."""
     ratio = outage["cusum_floor_min"] / max(1, outage["duration_min"])
@@ -89,8 +95,12 @@ def score(
     delays, ratios, onset_err = [], [], []
     by_bin: dict[str, list[int]] = {name: [0, 0] for name, _, _ in DIFFICULTY_BINS}
     rows = []
+    half = [0, 0]  # detected, total among outages with floor < duration / 2
     for o in scored_outages:
         hit = detections.get(o["id"])
+        if floor_under_half_duration(o):
+            half[1] += 1
+            half[0] += hit is not None
         by_bin[difficulty(o)][1] += 1
         row = {"id": o["id"], "service": o["service"], "duration_min": o["duration_min"],
                "floor_min": o["cusum_floor_min"], "detected": hit is not None,
@@ -124,6 +134,8 @@ def score(
         "median_abs_onset_error_min": _pct([abs(e) for e in onset_err], 50),
         "recall_by_difficulty": {name: (hit / total if total else None, total)
                                  for name, (hit, total) in by_bin.items()},
+        "recall_floor_under_half_duration": half[0] / half[1] if half[1] else None,
+        "outages_floor_under_half_duration": half[1],
         "per_outage": rows,
     }
 

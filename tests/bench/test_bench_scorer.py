@@ -76,3 +76,23 @@ def test_bad_window_raises():
     with pytest.raises(ValueError):
         score([], OUTAGES, NUISANCES, start_minute=BASE, eval_start=20_000, n_minutes=10_000,
               n_services=1, n_series=1)
+
+
+def test_recall_floor_under_half_duration():
+    # scored outages: 0 (floor 2 < 60/2), 1 (floor 10 < 30/2), 2 (floor 500 >= 200/2);
+    # outage 3 is in the warm-up and not scored whatever its floor.
+    m = run([inc("a", 998, 1004, 1070), inc("b", 3000, 3010, 3100)])  # detects 0 and 2
+    assert m["outages_floor_under_half_duration"] == 2
+    assert m["recall_floor_under_half_duration"] == pytest.approx(1 / 2)
+    m = run([inc("a", 2005, 2012, None)])  # detects 1 only
+    assert m["recall_floor_under_half_duration"] == pytest.approx(1 / 2)
+    m = run([inc("b", 3000, 3010, 3100)])  # detects only the hard one
+    assert m["recall_floor_under_half_duration"] == 0.0
+    # boundary: floor exactly half the duration is not "under half"
+    edge = [{"id": 9, "service": "a", "start": 1000, "end": 1040, "duration_min": 40,
+             "cusum_floor_min": 20.0}]
+    m = score([inc("a", 1000, 1005, 1040)], edge, [], start_minute=BASE, eval_start=500,
+              n_minutes=10_000, n_services=1, n_series=1)
+    assert m["outages_floor_under_half_duration"] == 0
+    assert m["recall_floor_under_half_duration"] is None
+    assert m["recall"] == 1.0
