@@ -90,6 +90,7 @@ class Outcome:
 
     service: str
     minutes: int = 0
+    series: int = 0
     events: list[str] = dataclasses.field(default_factory=list)
     last_minute: int | None = None
     behind: int = 0
@@ -282,6 +283,7 @@ def run_service(conn: redis.Redis, qconn: redis.Redis, settings: Settings, servi
                 if cache is not None and version is not None:
                     cache.put(where, service, version, detector, end)
                 outcome.minutes += end - start + 1
+                outcome.series += len(detector.series_keys()) * (end - start + 1)
                 outcome.events += [f"{ev.kind}:{ev.incident.id}" for _, ev in events]
                 start = end + 1
                 if deadline is not None and start <= target and time.monotonic() > deadline:

@@ -10,7 +10,7 @@ import zlib
 import redis
 from rq import get_current_job
 
-from workers import defaults, detection, incidents, keys
+from workers import defaults, detection, incidents, keys, metrics
 from workers.config import Settings, load_settings
 from workers.connections import data_redis, queue_redis
 from workers.locks import ServiceLock
@@ -56,9 +56,10 @@ def detect_shard(shard: int, shards: int, cycle: int, now: float | None = None) 
         every = defaults.CHECKPOINT_MINUTES if _jobs_in_process > 1 else 1
         outcomes = detection.run_services(conn, qconn, settings, services, now=now,
                                           checkpoint_every=every)
+        took = time.monotonic() - started
+        metrics.observe_cycle(conn, took, len(services), sum(o.series for o in outcomes))
     finally:
         conn.close()
-    took = time.monotonic() - started
     summary = {"shard": shard, "cycle": cycle, "services": len(services),
                "minutes": sum(o.minutes for o in outcomes),
                "events": [e for o in outcomes for e in o.events],

@@ -138,7 +138,7 @@ def load_detector(conn: redis.Redis, service: str, cache: DetectorCache | None |
         return None, None
     try:
         detector = ServiceDetector.from_parts(service, parts, params)
-    except ValueError as exc:
+    except (ValueError, KeyError, OSError) as exc:
         # Parts from another format or other buffer sizes: rebuild from stored counts.
         log.warning("detector state of %s unusable (%s); rebuilding it", service, exc)
         return None, None

@@ -24,7 +24,7 @@ from rq import Queue, Retry, get_current_job
 from rq.exceptions import DuplicateJobError
 
 from detector.clock import minute_to_iso
-from workers import defaults, keys
+from workers import defaults, keys, metrics
 from workers.config import Settings
 
 log = logging.getLogger("outage.webhooks")
@@ -155,6 +155,7 @@ def post(url: str, secret: str, body: bytes, timeout: float, delivery: str = "",
 
 def record(conn: redis.Redis, outcome: Mapping[str, Any]) -> None:
     """Append a delivery attempt to the capped list behind GET /api/v1/webhooks/deliveries."""
+    metrics.webhook(conn, str(outcome.get("outcome", "other")))
     pipe = conn.pipeline(transaction=False)
     pipe.lpush(keys.WEBHOOK_DELIVERIES, json.dumps(outcome, separators=(",", ":")))
     pipe.ltrim(keys.WEBHOOK_DELIVERIES, 0, defaults.DELIVERIES_KEPT - 1)
