@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -60,7 +61,7 @@ def outage_at(minute: int, services: list[str], rng_seed: int = 7) -> Outage | N
         s = slot - back
         rng = np.random.default_rng([rng_seed, s])
         start = s * OUTAGE_EVERY_MIN
-        length = int(rng.integers(3, 7))
+        length = int(rng.integers(4, 8))
         if start <= minute < start + length and s % 2 == 0:
             svc = services[int(rng.integers(len(services)))]
             regions = tuple(rng.choice(list(REGIONS), size=int(rng.integers(2, 6)),
@@ -79,8 +80,9 @@ def minute_counts(rng: np.random.Generator, service_index: int, problems: tuple[
     for region, share in REGIONS.items():
         lam = rate * share * mix
         if outage is not None and region in outage.regions:
-            lam = lam.copy()
-            lam[0] *= outage.factor
+            # Every problem rises, the first (the broken feature) most.
+            lam = lam * outage.factor
+            lam[0] *= 2.0
         counts = rng.poisson(lam)
         for problem, n in zip(problems, counts, strict=True):
             if n:
@@ -101,7 +103,10 @@ def write_minute(pipe, service: str, minute: int, counts: dict[tuple[str, str], 
                 pipe.hset(key, field, n)
     total = sum(counts.values())
     if total:
-        pipe.pfadd(keys.prefixes(service, minute), *[f"demo:{minute}:{i}" for i in range(total)])
+        # One fresh network prefix per report: demo reporters are diverse, not one spammer.
+        # (The same ids every second would look like a few sources, which detection ignores.)
+        ids = secrets.token_hex(4 * total)
+        pipe.pfadd(keys.prefixes(service, minute), *[ids[8 * i: 8 * i + 8] for i in range(total)])
         pipe.expireat(keys.prefixes(service, minute), minute * 60 + retention_s)
     pipe.expireat(key, minute * 60 + retention_s)
 
