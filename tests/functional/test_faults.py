@@ -80,7 +80,10 @@ def assert_like_replay(conn: redis.Redis, rows: list[tuple], settings: Settings)
     expected = {i.id: i.to_dict() for i in replay_rows(rows, state.detector_params(settings))}
     live = {d["id"]: {k: d[k] for k in expected[next(iter(expected))]}
             for d in incidents.query(conn, limit=1000)}
-    assert live == expected
+    assert live.keys() == expected.keys()
+    diff = [(i, k, live[i][k], expected[i][k]) for i in expected for k in expected[i]
+            if live[i][k] != expected[i][k]]
+    assert not diff, diff
     for doc in incidents.query(conn, limit=1000):
         assert len(doc["events"]) == len({json.dumps(e) for e in doc["events"]})
 
@@ -118,6 +121,20 @@ def test_redis_restart_loses_nothing(tmp_path: Path, monkeypatch, receiver) -> N
         server.stop()
 
 
+def children(pid: int) -> list[int]:
+    """Return the live child pids of a process (RQ's work horse puts itself in its own
+    process group, so killing the worker's group would leave it running)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
 def test_worker_killed_mid_job(tmp_path: Path, monkeypatch, redis_conn: redis.Redis,
                                redis_url: str, receiver) -> None:
     env = env_for(redis_url, tmp_path, receiver.url)
@@ -139,10 +156,17 @@ def test_worker_killed_mid_job(tmp_path: Path, monkeypatch, redis_conn: redis.Re
             assert time.monotonic() < deadline and worker.poll() is None
             time.sleep(0.05)
         assert any(redis_conn.exists(keys.detect_lock(s)) for s in services)
+        horses = children(worker.pid)
+        assert horses, "the job should be running in a work horse"
     finally:
+        for pid in children(worker.pid):  # the horse first: it holds the job
+            os.kill(pid, signal.SIGKILL)
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()
     killed_at = time.monotonic()
+    time.sleep(0.2)
+    assert not any(Path(f"/proc/{pid}").exists() and "Z" not in Path(
+        f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] for pid in horses)
     cycle = 2
     while True:
         detect(redis_conn, now, cycle)
