@@ -105,8 +105,11 @@ def start_redis(directory: Path, port: int = 0, appendfsync: str = "everysec",
         "--logfile", str(directory / "redis.log"),
     ]
     log = open(directory / "redis.stdout", "ab")
+    # Own session: a Ctrl-C in the terminal reaches the roles but not Redis, which the
+    # supervisor stops last, after they have finished with it (it still dies with us).
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, preexec_fn=child_preexec)
+                            stdin=subprocess.DEVNULL, preexec_fn=child_preexec,
+                            start_new_session=True)
     log.close()
     server = RedisServer(process=proc, port=chosen, directory=directory, binary=binary)
     client = redis.Redis(port=chosen, socket_connect_timeout=0.5, socket_timeout=1)
