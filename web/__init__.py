@@ -28,25 +28,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(test_config)
     Outage(settings).init_app(app)
 
-    from web import errors, health, security
+    from web import api, detection_api, errors, health, metrics, pages, reports, security
 
     errors.init_app(app)
     security.init_app(app)
-    app.register_blueprint(health.bp)
-    for name in ("metrics", "api", "reports", "detection_api", "pages"):
-        module = _optional_blueprint(name)
-        if module is not None:
-            if hasattr(module, "init_app"):
-                module.init_app(app)
-            app.register_blueprint(module.bp)
+    for module in (health, metrics, api, reports, detection_api, pages):
+        if hasattr(module, "init_app"):
+            module.init_app(app)
+        app.register_blueprint(module.bp)
     return app
-
-
-def _optional_blueprint(name: str):
-    """Import web.<name> if it exists, so blueprints land one at a time."""
-    import importlib
-    import importlib.util
-
-    if importlib.util.find_spec(f"web.{name}") is None:
-        return None
-    return importlib.import_module(f"web.{name}")

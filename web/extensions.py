@@ -26,6 +26,15 @@ class Outage:
     def init_app(self, app: Flask) -> None:
         app.extensions["outage"] = self
 
+    def close(self) -> None:
+        """Close the Redis connections this app opened (tests create many apps)."""
+        if self._redis is not None:
+            self._redis.close()
+            pool = getattr(self._redis, "connection_pool", None)  # a cluster client has none
+            if pool is not None:
+                pool.disconnect()
+            self._redis = None
+
     @property
     def redis(self) -> redis.Redis:
         """The data Redis client; created lazily so the app starts while Redis is down."""
