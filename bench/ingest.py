@@ -314,7 +314,8 @@ def measure(args: argparse.Namespace) -> list[Result]:
 
 def memory(series_counts: tuple[int, ...] = (1, 10, 50), reports: int = 2) -> str:
     """Write one day of minutes through the real storage script and measure Redis memory."""
-    from web.ingest import Report, ReportStore
+    from web.ingest import Report
+    from web.report_store import ReportStore
     from workers.config import Settings
 
     work = Path(tempfile.mkdtemp(prefix="outage-bench-memory-"))

@@ -28,7 +28,8 @@ from web.errors import ApiError, error_response
 from web.extensions import outage
 from web.forms import report_form_for
 from web.geo import country_from_ip
-from web.ingest import Hasher, Invalid, Outcome, Report, ReportStore, Sender, Validator, parse_json
+from web.ingest import Hasher, Invalid, Outcome, Report, Sender, Validator, parse_json
+from web.report_store import ReportStore
 from workers import metrics
 
 bp = Blueprint("reports", __name__)

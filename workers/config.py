@@ -296,6 +296,12 @@ def _metrics_dir(env: Mapping[str, str]) -> Path | None:
     return Path(raw).expanduser().absolute() if raw else None
 
 
+def explicit_redis_urls(env: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
+    """Return REDIS_URL and RQ_REDIS_URL as set by the user (not found in the data dir)."""
+    env = os.environ if env is None else env
+    return env.get("REDIS_URL") or None, env.get("RQ_REDIS_URL") or None
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read every OUTAGE_* / REDIS_URL variable into Settings."""
     env = os.environ if env is None else env

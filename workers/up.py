@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from workers.config import Settings, load_settings
+from workers.config import Settings, explicit_redis_urls, load_settings
 from workers.procs import child_preexec
 from workers.redis_server import RedisServer, RedisStartError, port_in_use, start_redis
 
@@ -116,7 +116,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--demo", action="store_true",
                         help="also feed synthetic reports with an outage every few minutes")
     ns = parser.parse_args(argv)
-    env_redis = os.environ.get("REDIS_URL")
+    env_redis, env_rq_redis = explicit_redis_urls()
     settings = load_settings()
     data_dir = settings.data_dir
     lock = _lock_data_dir(data_dir)
@@ -150,7 +150,7 @@ def main(argv: list[str]) -> int:
             redis_url = sup.redis.url
             url_file.write_text(redis_url + "\n")
         settings = replace(settings, redis_url=redis_url,
-                           rq_redis_url=os.environ.get("RQ_REDIS_URL") or redis_url)
+                           rq_redis_url=env_rq_redis or redis_url)
         sup.settings = settings
         sup.env = {**os.environ, **settings.as_env(), "PYTHONUNBUFFERED": "1"}
         me = [sys.executable, "-m", "workers.cli"]
