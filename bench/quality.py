@@ -31,7 +31,7 @@ FULL = {"days": 35, "n_services": 10}
 """Scenario size of the default run: under five minutes on two cores."""
 
 JSON_KEYS = ("recall", "precision", "false_alarms_per_service_week", "median_delay_min",
-             "p90_delay_min", "median_delay_ratio")
+             "p90_delay_min", "median_delay_ratio", "median_delay_ratio_poisson")
 """Headline metrics of every detector in --json (more keys follow them)."""
 
 
@@ -39,38 +39,48 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _share(m: dict, suffix: str = "") -> str:
+    """Return "recall (detected/total)" over the outages with floor < duration/2."""
+    rec, total = m[f"recall_floor_under_half_duration{suffix}"], m[
+        f"outages_floor_under_half_duration{suffix}"]
+    return "-" if rec is None else f"{rec:.2f} ({round(rec * total)}/{total})"
+
+
 def table(results: list[Result]) -> str:
     """Return the headline table, one row per detector, as Markdown."""
     head = ("| detector | recall | recall (floor<dur/2) | precision | false alarms / service-week "
-            "| median delay (min) | p90 delay (min) | median delay / floor | CPU s |")
-    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
+            "| median delay (min) | p90 delay (min) | median delay / floor "
+            "| median delay / Poisson floor | CPU s |")
+    lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         m = r.metrics
         if m is None:
-            lines.append(f"| {r.name} | n/a ({r.note}) | | | | | | | |")
+            lines.append(f"| {r.name} | n/a ({r.note}) | | | | | | | | |")
             continue
         lines.append(
-            f"| {r.name} | {_fmt(m['recall'])} | {_fmt(m['recall_floor_under_half_duration'])} "
+            f"| {r.name} | {_fmt(m['recall'])} | {_share(m)} "
             f"| {_fmt(m['precision'])} "
             f"| {_fmt(m['false_alarms_per_service_week'], 1)} | {_fmt(m['median_delay_min'], 1)} "
             f"| {_fmt(m['p90_delay_min'], 1)} | {_fmt(m['median_delay_ratio'], 1)} "
-            f"| {r.cpu_seconds:.1f} |")
+            f"| {_fmt(m['median_delay_ratio_poisson'], 1)} | {r.cpu_seconds:.1f} |")
     return "\n".join(lines)
 
 
 def details(results: list[Result]) -> str:
     """Return the secondary table: recall by difficulty, false alarms by cause, onsets."""
     bins = ("easy", "moderate", "hard")
-    lines = ["| detector | recall easy / moderate / hard | false alarms / series-day "
-             "| duplicates | median onset error (min) | false alarms by cause |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| detector | recall easy / moderate / hard | recall (Poisson floor<dur/2) "
+             "| false alarms / series-day | duplicates | median onset error (min) "
+             "| false alarms by cause |",
+             "|---|---|---|---|---|---|---|"]
     for r in results:
         m = r.metrics
         if m is None:
             continue
         rec = " / ".join(_fmt(m["recall_by_difficulty"][b][0]) for b in bins)
         causes = ", ".join(f"{k} {v}" for k, v in m["false_alarms_by_cause"].items()) or "-"
-        lines.append(f"| {r.name} | {rec} | {_fmt(m['false_alarms_per_series_day'], 3)} "
+        lines.append(f"| {r.name} | {rec} | {_share(m, '_poisson')} "
+                     f"| {_fmt(m['false_alarms_per_series_day'], 3)} "
                      f"| {m['duplicates']} | {_fmt(m['median_onset_error_min'], 1)} | {causes} |")
     return "\n".join(lines)
 
@@ -87,6 +97,8 @@ def scenario_summary(scenario, size: dict) -> dict:
         "outages_by_difficulty": {b: sum(difficulty(o) == b for o in scored)
                                   for b in ("easy", "moderate", "hard")},
         "outages_floor_under_half_duration": sum(floor_under_half_duration(o) for o in scored),
+        "outages_floor_under_half_duration_poisson": sum(
+            floor_under_half_duration(o, "cusum_floor_min") for o in scored),
         "nuisances": sorted(n["kind"] for n in scenario.nuisances),
         **{k: v for k, v in size.items() if k not in ("days",)},
     }
@@ -106,8 +118,10 @@ def to_json(results: list[Result], summary: dict) -> dict:
             "duplicates": m.get("duplicates"),
             "median_onset_error_min": m.get("median_onset_error_min"),
             "recall_by_difficulty": m.get("recall_by_difficulty"),
-            "recall_floor_under_half_duration": m.get("recall_floor_under_half_duration"),
-            "outages_floor_under_half_duration": m.get("outages_floor_under_half_duration"),
+            **{k: m.get(k) for k in (
+                "recall_floor_under_half_duration", "outages_floor_under_half_duration",
+                "recall_floor_under_half_duration_poisson",
+                "outages_floor_under_half_duration_poisson")},
         })
         if r.sweep:
             entry["sweep"] = [{"threshold": t, "recall": rec, "false_alarms_per_service_week": fa}
@@ -157,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"scenario: seed {scenario.seed}, {scenario.days} days ({summary['eval_days']} scored), "
           f"{summary['services']} services, {summary['series']} series, "
           f"{summary['outages_scored']} scored outages (easy/moderate/hard {by_bin}, "
-          f"floor < duration/2: {summary['outages_floor_under_half_duration']}), "
+          f"floor < duration/2: {summary['outages_floor_under_half_duration']}, "
+          f"Poisson floor < duration/2: {summary['outages_floor_under_half_duration_poisson']}), "
           f"nuisances: {', '.join(summary['nuisances'])}")
     print()
     print(table(results))

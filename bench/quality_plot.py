@@ -18,7 +18,7 @@ def figure(results: list[Result], summary: dict) -> go.Figure:
     fig = make_subplots(
         rows=1, cols=3, column_widths=[0.4, 0.3, 0.3],
         subplot_titles=("Recall vs false alarms (threshold sweep; marker = default)",
-                        "Detection delay (min)", "Outages: CUSUM floor vs duration"))
+                        "Detection delay (min)", "Outages: floor vs duration"))
     for r, color in zip(results, PALETTE, strict=False):
         if r.metrics is None:
             continue
@@ -55,7 +55,7 @@ def figure(results: list[Result], summary: dict) -> go.Figure:
     fig.update_yaxes(title_text="event recall", range=[0, 1.02], row=1, col=1)
     fig.update_yaxes(type="log", title_text="minutes", row=1, col=2)
     fig.update_xaxes(type="log", title_text="duration (min)", row=1, col=3)
-    fig.update_yaxes(type="log", title_text="CUSUM floor (min)", row=1, col=3)
+    fig.update_yaxes(type="log", title_text="floor (min, NB, ramp included)", row=1, col=3)
     fig.update_layout(
         title=(f"outage bench quality: seed {summary['seed']}, {summary['services']} services, "
                f"{summary['eval_days']} scored days, {summary['outages_scored']} outages"),

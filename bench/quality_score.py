@@ -12,7 +12,14 @@ TOLERANCE = 15
 """Minutes of slack around an outage span when matching incidents (and nuisances)."""
 
 DIFFICULTY_BINS = (("easy", 0.0, 0.1), ("moderate", 0.1, 1.0), ("hard", 1.0, math.inf))
-"""Outage difficulty by CUSUM floor / duration: name, lower and upper bound."""
+"""Outage difficulty by floor / duration: name, lower and upper bound."""
+
+FLOORS = (("", "info_floor_min"), ("_poisson", "cusum_floor_min"))
+"""Metric-name suffix and label key of each delay floor. The floor (`info_floor_min`): the
+minutes until a CUSUM that knows the true rates has gathered log(ARL0) of expected evidence,
+with the outage's ramp, regional stagger and negative-binomial dispersion. The Poisson floor
+(`cusum_floor_min`): DESIGN 4's log(ARL0) / KL for a Poisson step from the base to the
+plateau rate, which ignores ramp and dispersion and so understates real delays."""
 
 
 def to_minute(text: str | None) -> int | None:
@@ -38,16 +45,16 @@ def _pct(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
 
-def floor_under_half_duration(outage: dict) -> bool:
-    """Return whether an outage's CUSUM floor is under half its duration (issue 4's recall
+def floor_under_half_duration(outage: dict, key: str = "info_floor_min") -> bool:
+    """Return whether an outage's floor is under half its duration (issue 4's recall
     target population: recall >= 95% of these)."""
-    return outage["cusum_floor_min"] < outage["duration_min"] / 2.0
+    return outage[key] < outage["duration_min"] / 2.0
 
 
 def difficulty(outage: dict) -> str:
-    """Return the difficulty bin of an outage from its CUSUM floor / duration."""
-    ratio = outage["cusum_floor_min"] / max(1, outage["duration_min"])
-    return next(name for name, lo, hi in DIFFICULTY_BINS if lo <= ratio < hi)
+    """Return the difficulty bin of an outage from its floor / duration."""
+    ratio = outage["info_floor_min"] / max(1, outage["duration_min"])
+    return next((name for name, _, hi in DIFFICULTY_BINS if ratio < hi), DIFFICULTY_BINS[-1][0])
 
 
 def score(
@@ -92,26 +99,29 @@ def score(
         if not fresh and any(o["start"] >= eval_start for o in hits):
             duplicates += 1
     scored_outages = [o for o in outages if eval_start <= o["start"] < n_minutes]
-    delays, ratios, onset_err = [], [], []
+    delays, onset_err = [], []
+    ratios: dict[str, list[float]] = {suffix: [] for suffix, _ in FLOORS}
+    half = {suffix: [0, 0] for suffix, _ in FLOORS}  # detected, total with floor < duration/2
     by_bin: dict[str, list[int]] = {name: [0, 0] for name, _, _ in DIFFICULTY_BINS}
     rows = []
-    half = [0, 0]  # detected, total among outages with floor < duration / 2
     for o in scored_outages:
         hit = detections.get(o["id"])
-        if floor_under_half_duration(o):
-            half[1] += 1
-            half[0] += hit is not None
         by_bin[difficulty(o)][1] += 1
         row = {"id": o["id"], "service": o["service"], "duration_min": o["duration_min"],
-               "floor_min": o["cusum_floor_min"], "detected": hit is not None,
-               "delay_min": None}
+               "floor_min": o["info_floor_min"], "poisson_floor_min": o["cusum_floor_min"],
+               "detected": hit is not None, "delay_min": None}
+        for suffix, key in FLOORS:
+            if floor_under_half_duration(o, key):
+                half[suffix][1] += 1
+                half[suffix][0] += hit is not None
         if hit is not None:
             by_bin[difficulty(o)][0] += 1
             delay = max(0, hit[1] - o["start"])
             delays.append(delay)
             onset_err.append(hit[0] - o["start"])
-            if math.isfinite(o["cusum_floor_min"]):
-                ratios.append(delay / o["cusum_floor_min"])
+            for suffix, key in FLOORS:
+                if math.isfinite(o[key]):
+                    ratios[suffix].append(delay / o[key])
             row["delay_min"] = delay
         rows.append(row)
     n_detected = len([r for r in rows if r["detected"]])
@@ -129,13 +139,15 @@ def score(
         "duplicates": duplicates,
         "median_delay_min": _pct(delays, 50),
         "p90_delay_min": _pct(delays, 90),
-        "median_delay_ratio": _pct(ratios, 50),
+        **{f"median_delay_ratio{suffix}": _pct(ratios[suffix], 50) for suffix, _ in FLOORS},
         "median_onset_error_min": _pct(onset_err, 50),
         "median_abs_onset_error_min": _pct([abs(e) for e in onset_err], 50),
         "recall_by_difficulty": {name: (hit / total if total else None, total)
                                  for name, (hit, total) in by_bin.items()},
-        "recall_floor_under_half_duration": half[0] / half[1] if half[1] else None,
-        "outages_floor_under_half_duration": half[1],
+        **{f"recall_floor_under_half_duration{suffix}": hit / total if total else None
+           for suffix, (hit, total) in half.items()},
+        **{f"outages_floor_under_half_duration{suffix}": total
+           for suffix, (_, total) in half.items()},
         "per_outage": rows,
     }
 

@@ -118,8 +118,8 @@ def generate(
         mean0 = seasonal_means(spec, n_minutes, shifts)
         apply_rate_nuisances(spec, mean0, nuisances)
         svc_outages = place_outages(rng, spec, n_minutes, nuisances)
-        mean = apply_outages(spec, mean0, svc_outages)
         shape = nb_shapes(spec, mean0)[:, None]
+        mean = apply_outages(spec, mean0, shape[:, 0], svc_outages, ARL0_MINUTES)
         lam = mean * rng.gamma(shape, 1.0 / shape, size=mean.shape)
         reporters = rng.poisson(lam).astype(np.int64)
         reports = reporters + rng.poisson(spec.dup_rate * reporters)

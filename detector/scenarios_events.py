@@ -196,24 +196,49 @@ def place_outages(
     return sorted(out, key=lambda o: o["start"])
 
 
-def apply_outages(spec: ServiceSpec, mean0: np.ndarray, outages: list[dict]) -> np.ndarray:
-    """Return mean rates with outages added and fill each outage's true rates (per minute)."""
+def nb_log_ratio(x: np.ndarray, m0: np.ndarray, m1: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Return log P(x | NB(m1, r)) / P(x | NB(m0, r)) per cell, nats (fixed shape r, variance
+    m + m**2 / r); with x = m1 it is the Kullback-Leibler divergence KL(NB(m1) || NB(m0))."""
+    m0 = np.maximum(m0, 1e-9)
+    m1 = np.maximum(m1, 1e-9)
+    return x * np.log(m1 * (r + m0) / (m0 * (r + m1))) + r * np.log((r + m0) / (r + m1))
+
+
+def information_floor(kl_per_minute: np.ndarray, arl0: float) -> float:
+    """Return the minutes from onset until the expected log-likelihood ratio, summed minute by
+    minute, reaches log(arl0): the delay of a CUSUM that knows the true rates before and after
+    the change (Lorden 1971: no detector with that false-alarm rate is faster, to first
+    order); inf when the outage ends first."""
+    reached = np.nonzero(np.cumsum(kl_per_minute) >= np.log(arl0))[0]
+    return float(reached[0] + 1) if reached.size else float("inf")
+
+
+def apply_outages(
+    spec: ServiceSpec, mean0: np.ndarray, shape: np.ndarray, outages: list[dict], arl0: float
+) -> np.ndarray:
+    """Return mean rates with outages added and fill each outage's true rates (per minute)
+    and its information floor (minutes; NB shape per leaf in `shape`, ramp and stagger
+    included)."""
     mean = mean0.copy()
     keys = spec.leaf_keys
     for o in outages:
         profile = outage_profile(o["duration_min"], o["ramp_min"], o["decay_min"])
         rows = []
+        kl = np.zeros(o["end"] - o["start"])
         for i, (region, problem) in enumerate(keys):
             if region in o["regions"] and problem in o["problems"]:
                 s = o["onsets"][region]
-                mean[i, s:s + o["duration_min"]] += (
-                    (o["ratio"] - 1.0) * profile * mean0[i, s:s + o["duration_min"]])
+                e = s + o["duration_min"]
+                mean[i, s:e] += (o["ratio"] - 1.0) * profile * mean0[i, s:e]
+                kl[s - o["start"]:e - o["start"]] += nb_log_ratio(
+                    mean[i, s:e], mean0[i, s:e], mean[i, s:e], shape[i])
                 rows.append(i)
         base = mean0[rows, o["start"]:o["end"]].sum(axis=0)
         total = mean[rows, o["start"]:o["end"]].sum(axis=0)
         core = (total - base) >= 0.5 * (total - base).max()
         o["base_per_min"] = float(base[core].mean())
         o["outage_per_min"] = float(total[core].mean())
+        o["info_floor_min"] = information_floor(kl, arl0)
     return mean
 
 

@@ -3,14 +3,16 @@
 Page's (1954) CUSUM of the negative-binomial log-likelihood ratio, summed over the outage's
 affected leaves, from the true mean to ratio times the true mean; threshold log(ARL0) with
 ARL0 = one false alarm per series-year (Lorden 1971: ARL0 >= exp(h)). One CUSUM per labelled
-outage of the service (it knows which leaves and ratio, not when). This is the floor the
-detection delays are compared with, not a deployable detector.
+outage of the service (it knows which leaves and ratio, not when). Its delays sit at the
+information floor the bench compares every detector with (scenarios_events.information_floor);
+it is a yardstick, not a deployable detector.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from detector.scenarios_events import nb_log_ratio
 from peers.common import Decision, Peer, counts_of
 
 ARL0 = 525_600.0
@@ -18,15 +20,6 @@ ARL0 = 525_600.0
 
 HISTORY = 1440
 """Minutes before the scored window the oracle starts watching (it needs no history)."""
-
-
-def nb_llr(x: np.ndarray, mean0: np.ndarray, ratio: float, shape: np.ndarray) -> np.ndarray:
-    """Return the NB log-likelihood ratio of mean ratio*mean0 vs mean0 per cell (nats);
-    shape holds each leaf's NB shape r, shape (n_leaf, 1)."""
-    m0 = np.maximum(mean0, 1e-9)
-    m1 = ratio * m0
-    return x * np.log(m1 * (shape + m0) / (m0 * (shape + m1))) + shape * np.log(
-        (shape + m0) / (shape + m1))
 
 
 class OracleCusum(Peer):
@@ -57,8 +50,11 @@ class OracleCusum(Peer):
         n = x.shape[1]
         shape = np.broadcast_to(np.asarray(svc.nb_shape, dtype=np.float64),
                                 (len(svc.leaf_keys),))[:, None]
-        llr = [nb_llr(x[list(rows), first:], svc.baseline[list(rows), first:n], ratio,
-                      shape[list(rows)]).sum(axis=0) for rows, ratio in hyps]
+        llr = []
+        for rows, ratio in hyps:
+            m0 = svc.baseline[list(rows), first:n]
+            llr.append(nb_log_ratio(x[list(rows), first:], m0, ratio * m0,
+                                    shape[list(rows)]).sum(axis=0))
         expected = svc.baseline[:, :n].sum(axis=0)
         return np.array(llr).reshape(len(llr), -1), first, n, x.sum(axis=0), expected
 

@@ -5,9 +5,15 @@ import json
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from detector import scenarios
-from detector.scenarios_events import NUISANCE_KINDS, outage_profile
+from detector.scenarios_events import (
+    NUISANCE_KINDS,
+    information_floor,
+    nb_log_ratio,
+    outage_profile,
+)
 
 SEED = 4242  # distinct from the bench's published seed and the detector's test seeds
 
@@ -73,6 +79,65 @@ def test_cusum_floor_is_log_arl0_over_kl():
     assert scenarios.cusum_floor(20, 40) == pytest.approx(13.172 / 7.726, rel=1e-3)
     assert scenarios.cusum_floor(2, 20) == 1.0
     assert scenarios.cusum_floor(2, 2) == float("inf")
+
+
+def test_nb_log_ratio_tends_to_poisson_and_is_kl_at_the_mean():
+    x = np.array([0.0, 1.0, 4.0, 9.0])
+    poisson = x * np.log(3.0 / 1.5) - (3.0 - 1.5)
+    assert np.allclose(nb_log_ratio(x, 1.5, 3.0, 1e9), poisson, atol=1e-6)
+    # KL(NB(3, r=2) || NB(1.5, r=2)) against a direct sum over the NB pmf
+    r = 2.0
+    k = np.arange(400)
+    p1 = stats.nbinom.pmf(k, r, r / (r + 3.0))
+    p0 = stats.nbinom.pmf(k, r, r / (r + 1.5))
+    kl = float(np.sum(p1 * np.log(p1 / p0)))
+    assert float(nb_log_ratio(3.0, 1.5, 3.0, r)) == pytest.approx(kl, rel=1e-9)
+    # overdispersion lowers the information per minute
+    assert float(nb_log_ratio(3.0, 1.5, 3.0, r)) < float(nb_log_ratio(3.0, 1.5, 3.0, 1e9))
+
+
+def test_information_floor_of_a_poisson_step_is_the_poisson_floor():
+    kl = np.full(500, 4 * np.log(2) - 2)  # Poisson 2 -> 4 per minute, KL 0.7726
+    assert information_floor(kl, scenarios.ARL0_MINUTES) == np.ceil(
+        scenarios.cusum_floor(2, 4))
+    assert information_floor(kl[:10], scenarios.ARL0_MINUTES) == float("inf")
+    ramp = kl * np.minimum(1.0, np.arange(1, 501) / 30.0)  # a slower start takes longer
+    assert information_floor(ramp, scenarios.ARL0_MINUTES) > scenarios.cusum_floor(2, 4)
+
+
+@pytest.mark.parametrize(("l0", "l1", "r", "ramp"), [(1.0, 3.0, 2.0, 1), (0.5, 4.0, 0.8, 10),
+                                                     (8.0, 16.0, 4.0, 20)])
+def test_information_floor_is_the_oracle_cusums_median_delay(l0, l1, r, ramp):
+    # An NB CUSUM that knows both rates, threshold log(ARL0), on seeded NB counts after an
+    # onset with a linear ramp: its median delay sits at the information floor (within the
+    # overshoot of a minute or two), never far below it.
+    rng = np.random.default_rng(4242)
+    n, runs = 300, 400
+    prof = np.minimum(1.0, np.arange(1, n + 1) / ramp)
+    m1 = l0 + (l1 - l0) * prof
+    floor = information_floor(nb_log_ratio(m1, l0, m1, r), scenarios.ARL0_MINUTES)
+    counts = rng.poisson(m1 * rng.gamma(r, 1.0 / r, size=(runs, n)))
+    z = nb_log_ratio(counts, l0, m1, r)
+    delays = []
+    for row in z:
+        s = 0.0
+        for j, v in enumerate(row):
+            s = max(0.0, s + v)
+            if s >= np.log(scenarios.ARL0_MINUTES):
+                delays.append(j + 1)
+                break
+    assert len(delays) == runs
+    assert 0.8 * floor <= np.median(delays) <= 1.3 * floor + 2
+
+
+def test_generated_outages_carry_both_floors():
+    sc = scenarios.generate(5, days=7, n_services=3)
+    assert sc.outages
+    finite = [o for o in sc.outages if np.isfinite(o["info_floor_min"])]
+    assert finite and len(finite) < len(sc.outages)  # some are out of reach
+    for o in finite:
+        assert 1.0 <= o["info_floor_min"] <= o["end"] - o["start"]
+    assert all(o["cusum_floor_min"] >= 1.0 for o in sc.outages)
 
 
 def test_outage_profile_ramps_plateaus_and_decays():
