@@ -42,6 +42,9 @@ class Baseline:
     """Absolute slot (minute // 15) at which the fit was made (uses slots before it)."""
     own_counts: np.ndarray
     """Counts of each series in the history used by the fit, shape (n,)."""
+    c2_minute: np.ndarray | None = None
+    """Quadratic coefficient of one-minute counts (Var = a m + c2_minute m^2), from the
+    decayed one-minute residual moments, shape (n,); None: not measured, treated as c2."""
 
     def cusum_dispersion(self, params: Params) -> np.ndarray:
         """Return the variance / mean used to calibrate the CUSUMs, shape (n,).
@@ -64,12 +67,28 @@ class Baseline:
                    np.ones(n), np.ones(n), np.ones(n), fitted_slot, np.zeros(n))
 
     def variance(self, mean: np.ndarray, rows: slice | int | np.ndarray = slice(None),
-                 ) -> np.ndarray:
-        """Return the NB variance of window sums with this mean; mean shape (rows,) or (rows, k)."""
+                 minutes: float | np.ndarray = SLOT_MINUTES) -> np.ndarray:
+        """Return the NB variance of window sums with this mean; mean shape (rows,) or (rows, k).
+
+        minutes: window length(s), scalar or shape (k,). The quadratic term splits into
+        minute-to-minute noise (k_iid, averages out over a window) and level noise common to a
+        slot (k_lvl): c2(w) = k_lvl + k_iid / w, with c2(15) = c2 from the 15-minute history
+        and c2(1) = c2_minute from one-minute residuals, so c2(w) = c2 + (c2_minute - c2)
+        (15 / w - 1) / 14 for windows under a slot, never below c2.
+        """
         mean = np.asarray(mean, dtype=float)
         phi, phi_q, c2 = self.phi[rows], self.phi_q[rows], self.c2[rows]
+        if self.c2_minute is not None:
+            w = np.minimum(np.asarray(minutes, dtype=float), SLOT_MINUTES)
+            weight = (SLOT_MINUTES / w - 1.0) / (SLOT_MINUTES - 1.0)
+            extra = np.maximum(self.c2_minute[rows] - c2, 0.0)
+            if mean.ndim == 2:
+                c2 = c2[:, None] + extra[:, None] * weight
+            else:
+                c2 = c2 + extra * weight
         if mean.ndim == 2:
-            phi, phi_q, c2 = phi[:, None], phi_q[:, None], c2[:, None]
+            phi, phi_q = phi[:, None], phi_q[:, None]
+            c2 = c2 if np.ndim(c2) == 2 else c2[:, None]
         return nb_variance(mean, phi, phi_q, c2)
 
     def grown(self, extra: int) -> Baseline:
@@ -79,7 +98,9 @@ class Baseline:
                         np.concatenate([self.phi, np.ones(extra)]),
                         np.concatenate([self.phi_q, np.ones(extra)]),
                         np.concatenate([self.c2, np.ones(extra)]), self.fitted_slot,
-                        np.concatenate([self.own_counts, np.zeros(extra)]))
+                        np.concatenate([self.own_counts, np.zeros(extra)]),
+                        None if self.c2_minute is None
+                        else np.concatenate([self.c2_minute, np.ones(extra)]))
 
 
 def expected_per_minute(profile: np.ndarray, minutes: np.ndarray) -> np.ndarray:
@@ -142,24 +163,35 @@ def _same_time_of_day(cube: np.ndarray, ok: np.ndarray, flat: np.ndarray) -> np.
     return np.tile(daily, (1, days))
 
 
-def _fit_dispersion(
-    obs: np.ndarray, fit: np.ndarray, ok: np.ndarray, inflate: float, params: Params,
-    level_floor: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fit E[(y - f)^2] two ways: phi_lin * f, and phi_q * f + c2 * f^2.
+MOMENTS = 6
+"""Moments of squared residuals kept per series: s11, s12, s22, b1, b2 (weighted sums of
+f^2, f^3, f^4, f r^2, f^2 r^2 with weights 1 / (f + 1)^2) and the number of points."""
+
+
+def residual_moments(obs: np.ndarray, fit: np.ndarray, ok: np.ndarray,
+                     inflate: float = 1.0) -> np.ndarray:
+    """Return the MOMENTS sums of squared residuals (obs - fit)^2 * inflate over axis 1.
+
+    obs, fit: counts and their expectations, shape (n, L); ok: valid points, shape (L,) or
+    (n, L). Returns shape (n, MOMENTS).
+    """
+    ok = np.broadcast_to(ok, obs.shape)
+    w = ok / (fit + 1.0) ** 2
+    r2 = (obs - fit) ** 2 * inflate
+    return np.stack([(w * fit**2).sum(1), (w * fit**3).sum(1), (w * fit**4).sum(1),
+                     (w * fit * r2).sum(1), (w * fit**2 * r2).sum(1), ok.sum(1)], axis=1)
+
+
+def solve_dispersion(mom: np.ndarray, level_floor: float, cap: float,
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fit E[(y - f)^2] two ways from residual moments: phi_lin * f, and phi_q * f + c2 * f^2.
 
     The linear fit puts all extra variance on short windows (conservative there); the
     quadratic fit carries the level noise that dominates long windows. Each estimate is
-    raised to an upper confidence bound (1 + 2 / sqrt(slots)).
-    obs, fit: 15-minute counts, shape (n, L); ok: shape (L,). Returns three arrays (n,).
+    raised to an upper confidence bound (1 + 2 / sqrt(points)). mom: shape (n, MOMENTS).
+    Returns three arrays (n,).
     """
-    w = ok[None, :] / (fit + 1.0) ** 2
-    r2 = (obs - fit) ** 2 * inflate
-    s11 = (w * fit**2).sum(1)
-    s12 = (w * fit**3).sum(1)
-    s22 = (w * fit**4).sum(1)
-    b1 = (w * fit * r2).sum(1)
-    b2 = (w * fit**2 * r2).sum(1)
+    s11, s12, s22, b1, b2, points = mom.T
     tiny = 1e-300
     phi_lin = b1 / np.maximum(s11, tiny)
     det = s11 * s22 - s12 * s12
@@ -173,8 +205,7 @@ def _fit_dispersion(
     c2 = np.maximum(c2, c2_floor)
     low_phi = phi_q < 1.0
     c2 = np.where(low_phi, np.maximum((b2 - s12) / np.maximum(s22, tiny), c2_floor), c2)
-    ucb = 1.0 + 2.0 / np.sqrt(max(int(ok.sum()), 1))
-    cap = params.max_overdispersion
+    ucb = 1.0 + 2.0 / np.sqrt(np.maximum(points, 1.0))
     return (np.clip(phi_lin * ucb, 1.0, cap), np.clip(phi_q, 1.0, cap),
             np.clip(c2 * ucb, c2_floor, 4.0))
 
@@ -222,11 +253,14 @@ def _borrow(profile: np.ndarray, totals: np.ndarray, support: np.ndarray, donors
 def fit_baseline(
     hist: np.ndarray, excluded: np.ndarray, now_slot: int, first_slot: int,
     donors: np.ndarray, depths: np.ndarray, params: Params,
+    minute_moments: np.ndarray | None = None,
 ) -> Baseline:
     """Fit the baseline from the rollup ring using only slots before now_slot.
 
     hist: 15-minute counts ring, shape (n, H); excluded: incident slots, shape (H,);
-    first_slot: first complete slot of service data; donors, depths: shape (n,).
+    first_slot: first complete slot of service data; donors, depths: shape (n,);
+    minute_moments: decayed residual_moments of one-minute counts, shape (n, MOMENTS) (their
+    quadratic coefficient is used once a day of minutes is behind it).
     """
     n, size = hist.shape
     span = min(now_slot - first_slot, size)
@@ -269,11 +303,17 @@ def fit_baseline(
     fit = (np.tile(chrono, (1, reps)) if mode is not BaselineMode.FLAT else chrono)
     fit = fit / np.repeat(scale, period, axis=1)
     inflate = _inflation(params.smoothing_kernel, reps, mode, period)
-    phi, phi_q, c2 = _fit_dispersion(vals, fit, ok, inflate, params, floor)
+    phi, phi_q, c2 = solve_dispersion(residual_moments(vals, fit, ok, inflate), floor,
+                                      params.max_overdispersion)
+    c2_minute = None
+    if minute_moments is not None:
+        measured = minute_moments[:, -1] >= SLOTS_PER_DAY * SLOT_MINUTES
+        c2_minute = np.where(measured, solve_dispersion(
+            minute_moments, params.level_noise_floor, params.max_overdispersion)[2], c2)
     if mode is BaselineMode.FLAT:
         profile = np.repeat(chrono[:, :1], SLOTS_PER_WEEK, axis=1)
     elif mode is BaselineMode.DAILY:
         profile = np.tile(np.roll(chrono, now_slot % SLOTS_PER_DAY, axis=1), (1, 7))
     else:
         profile = np.roll(chrono, now_slot % SLOTS_PER_WEEK, axis=1)
-    return Baseline(mode, profile, phi, phi_q, c2, now_slot, totals)
+    return Baseline(mode, profile, phi, phi_q, c2, now_slot, totals, c2_minute)

@@ -17,6 +17,7 @@ from detector.baseline import (
     BaselineMode,
     expected_per_minute,
     fit_baseline,
+    residual_moments,
 )
 from detector.incidents import EventKind, IncidentEvent
 from detector.lifecycle import Lifecycle
@@ -87,7 +88,7 @@ class ServiceDetector:
             return np.zeros(minutes.shape), np.zeros(minutes.shape)
         mu = np.maximum(expected_per_minute(self.baseline.profile[row:row + 1],
                                             minutes.ravel())[0], self.params.min_rate_per_min)
-        var = self.baseline.variance(mu, row)
+        var = self.baseline.variance(mu, row, minutes=1)
         return mu.reshape(minutes.shape), nb_quantile(0.99, mu, var).reshape(minutes.shape)
 
     # ----------------------------------------------------------------------- advance
@@ -148,7 +149,8 @@ class ServiceDetector:
             return
         first_slot = -(-self.state.first_minute // SLOT_MINUTES)
         self.baseline = fit_baseline(self.hist, self.excluded, self.state.slot, first_slot,
-                                     self._donors, self._depths, self.params)
+                                     self._donors, self._depths, self.params,
+                                     self.state.minute_moments)
         self.ready = self.baseline.ready(self.params)
         self._shape_cache()
         self._dirty.add("baseline")
@@ -185,9 +187,19 @@ class ServiceDetector:
                 self._exclude_since(event.incident.ended_at)
         if self.lifecycle.open is not None:
             st.slot_excluded = True
+        elif st.credit_until < 0 and st.gap_expected == 0.0:
+            self._learn_minute_noise(x_adj, mu)
         st.last_minute = t
         self._dirty.add("state")
         return events
+
+    def _learn_minute_noise(self, x: np.ndarray, mu: np.ndarray) -> None:
+        """Add this minute's residuals of ready series to the decayed one-minute moments
+        (not during an incident, an ingestion gap or its backlog repayment)."""
+        decay = math.exp(-1.0 / (self.params.minute_noise_days * 24 * 60))
+        mom = self.state.minute_moments
+        mom *= decay
+        mom += residual_moments(x[:, None], mu[:, None], self.ready[:, None])
 
     def _expected_now(self, t: int) -> np.ndarray:
         """Expected reporters per minute of every series at minute t (see expected_per_minute)."""
@@ -244,7 +256,9 @@ class ServiceDetector:
             "history": pack({"hist": self.hist, "excluded": self.excluded}, compress=True),
             "baseline": pack({"profile": base.profile, "phi": base.phi, "phi_q": base.phi_q,
                               "c2": base.c2, "own_counts": base.own_counts,
-                              "ready": self.ready},
+                              "ready": self.ready,
+                              **({} if base.c2_minute is None
+                                 else {"c2_minute": base.c2_minute})},
                              {"mode": str(base.mode), "fitted_slot": base.fitted_slot}),
             "state": pack(self.state.arrays(),
                           {**self.state.meta(), "lifecycle": self.lifecycle.to_state(),
@@ -280,7 +294,7 @@ class ServiceDetector:
         det.hist, det.excluded = hist["hist"], hist["excluded"]
         det.baseline = Baseline(BaselineMode(meta["mode"]), arrays["profile"], arrays["phi"],
                                 arrays["phi_q"], arrays["c2"], int(meta["fitted_slot"]),
-                                arrays["own_counts"])
+                                arrays["own_counts"], arrays.get("c2_minute"))
         det.ready = arrays["ready"]
         lifecycle = st_meta.pop("lifecycle")
         st_meta.pop("service")

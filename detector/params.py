@@ -84,6 +84,9 @@ class Params:
     """Floor of c while only a flat cold-start rate is available."""
     max_overdispersion: float = 20.0
     """Cap of the Poisson overdispersion phi (variance / mean at small means)."""
+    minute_noise_days: float = 7.0
+    """Time constant (days) of the decayed moments of one-minute residuals that measure how
+    much of the level noise is minute-to-minute rather than common to a 15-minute slot."""
 
     # --- ingestion gap and backlog flush ----------------------------------------------------
     gap_fraction: float = 0.2

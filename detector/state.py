@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from detector.baseline import MOMENTS
 from detector.params import Params
 
 _SERIES_ARRAYS = {
@@ -23,6 +24,7 @@ _SERIES_ARRAYS = {
     "inc_exp": (lambda p: (), np.float64),
     "slot_counts": (lambda p: (), np.float64),
     "win": (lambda p: (3, len(p.windows)), np.float64),
+    "minute_moments": (lambda p: (MOMENTS,), np.float64),
 }
 """Per-minute state with one row per series (the 'state' part)."""
 
@@ -57,6 +59,8 @@ class MinuteState:
     inc_obs: np.ndarray
     inc_exp: np.ndarray
     slot_counts: np.ndarray
+    minute_moments: np.ndarray
+    """Decayed baseline.residual_moments of one-minute counts, shape (n, MOMENTS)."""
 
     def grow(self, n: int) -> None:
         """Append zero rows so that every per-series array has n rows."""

@@ -73,7 +73,7 @@ def build_status(det: ServiceDetector) -> ServiceStatus:
             w = min(w, t - st.first_minute + 1)
             o = st.recent("ring_x", 0, t - w + 1, t).sum()
             e = st.recent("ring_mu", 0, t - w + 1, t).sum()
-            var = det.baseline.variance(e, 0)
+            var = det.baseline.variance(e, 0, minutes=w)
             best = min(best, float(nb_sf(o, e, var)))
         p_value = best
     keys = det.index.keys

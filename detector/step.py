@@ -184,7 +184,7 @@ def run_tests(state: MinuteState, minute: int, x: np.ndarray, raw: np.ndarray,
     if prefixes is not None:
         state.prefix_minute = minute
     obs, exp, rawsum = state.win[:, 0].copy(), state.win[:, 1].copy(), state.win[:, 2].copy()
-    var = base.variance(exp)
+    var = base.variance(exp, minutes=np.asarray(params.windows, dtype=float))
 
     gates = (ready[:, None] & (obs >= params.min_reporters)
              & (obs - exp >= params.min_excess) & (obs >= params.min_ratio * exp)
