@@ -45,15 +45,31 @@ class Baseline:
     c2_minute: np.ndarray | None = None
     """Quadratic coefficient of one-minute counts (Var = a m + c2_minute m^2), from the
     decayed one-minute residual moments, shape (n,); None: not measured, treated as c2."""
+    phi_free: np.ndarray | None = None
+    """Linear coefficient of the two-parameter fit before the level-noise floor lowers it,
+    shape (n,); None: unknown (see minute_dispersion)."""
 
-    def cusum_dispersion(self, params: Params) -> np.ndarray:
-        """Return the variance / mean used to calibrate the CUSUMs, shape (n,).
+    def minute_dispersion(self, params: Params) -> tuple[np.ndarray, np.ndarray]:
+        """Return (a, b), shape (n,) each: the variance / mean of one minute's count at
+        expected rate mu is a + b mu (the CUSUM tilt follows it through the day).
 
-        Evaluated at each series' mean rate over the level-noise horizon, so that the
-        persistent part of the level noise counts against the CUSUM as well.
+        b = max(c2 H, c2_minute), H = level_noise_horizon: the quadratic noise counted as
+        drawn afresh every minute (the one-minute dispersion) or as level noise common to the
+        horizon (the H-minute one), never below the measured one-minute coefficient.
+        a = max(phi_free, phi - b m): the two-parameter fit's intercept, or the linear fit
+        (a day-average variance / mean) less the quadratic part at the mean rate m, whichever
+        is larger (the split is poorly identified for sparse series, the sum is not).
+        Counts whose variance / mean grows with the rate are less dispersed off-peak and more
+        at the peak than their day-average phi; this follows them.
         """
-        horizon = self.profile.mean(axis=1) / SLOT_MINUTES * params.level_noise_horizon
-        return self.variance(np.maximum(horizon, 1e-12)) / np.maximum(horizon, 1e-12)
+        slope = self.c2 * params.level_noise_horizon
+        if self.c2_minute is not None:
+            slope = np.maximum(slope, self.c2_minute)
+        mean_rate = self.profile.mean(axis=1) / SLOT_MINUTES
+        intercept = self.phi - slope * mean_rate
+        if self.phi_free is not None:
+            intercept = np.maximum(intercept, self.phi_free)
+        return np.maximum(intercept, 1.0), slope
 
     def ready(self, params: Params) -> np.ndarray:
         """Tell which series have enough history to be tested, shape (n,)."""
@@ -100,7 +116,9 @@ class Baseline:
                         np.concatenate([self.c2, np.ones(extra)]), self.fitted_slot,
                         np.concatenate([self.own_counts, np.zeros(extra)]),
                         None if self.c2_minute is None
-                        else np.concatenate([self.c2_minute, np.ones(extra)]))
+                        else np.concatenate([self.c2_minute, np.ones(extra)]),
+                        None if self.phi_free is None
+                        else np.concatenate([self.phi_free, np.ones(extra)]))
 
 
 def expected_per_minute(profile: np.ndarray, minutes: np.ndarray) -> np.ndarray:
@@ -183,13 +201,15 @@ def residual_moments(obs: np.ndarray, fit: np.ndarray, ok: np.ndarray,
 
 
 def solve_dispersion(mom: np.ndarray, level_floor: float, cap: float,
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Fit E[(y - f)^2] two ways from residual moments: phi_lin * f, and phi_q * f + c2 * f^2.
 
     The linear fit puts all extra variance on short windows (conservative there); the
     quadratic fit carries the level noise that dominates long windows. Each estimate is
     raised to an upper confidence bound (1 + 2 / sqrt(points)). mom: shape (n, MOMENTS).
-    Returns three arrays (n,).
+    Returns four arrays (n,): phi_lin, phi_q, c2 and phi_free, the linear coefficient of the
+    two-parameter fit before the level-noise floor on c2 lowers it (so that phi_free +
+    c2 f never understates the data's short-window noise).
     """
     s11, s12, s22, b1, b2, points = mom.T
     tiny = 1e-300
@@ -199,6 +219,7 @@ def solve_dispersion(mom: np.ndarray, level_floor: float, cap: float,
     safe = np.where(good, det, 1.0)
     phi_q = np.where(good, (b1 * s22 - b2 * s12) / safe, 1.0)
     c2 = np.where(good, (s11 * b2 - s12 * b1) / safe, 0.0)
+    phi_free = np.where(good, phi_q, phi_lin)
     c2_floor = level_floor**2
     low_c = c2 < c2_floor
     phi_q = np.where(low_c, (b1 - c2_floor * s12) / np.maximum(s11, tiny), phi_q)
@@ -207,7 +228,7 @@ def solve_dispersion(mom: np.ndarray, level_floor: float, cap: float,
     c2 = np.where(low_phi, np.maximum((b2 - s12) / np.maximum(s22, tiny), c2_floor), c2)
     ucb = 1.0 + 2.0 / np.sqrt(np.maximum(points, 1.0))
     return (np.clip(phi_lin * ucb, 1.0, cap), np.clip(phi_q, 1.0, cap),
-            np.clip(c2 * ucb, c2_floor, 4.0))
+            np.clip(c2 * ucb, c2_floor, 4.0), np.clip(phi_free * ucb, 1.0, cap))
 
 
 def _inflation(kernel: tuple[float, ...], reps: int, mode: BaselineMode, span: int) -> float:
@@ -303,8 +324,8 @@ def fit_baseline(
     fit = (np.tile(chrono, (1, reps)) if mode is not BaselineMode.FLAT else chrono)
     fit = fit / np.repeat(scale, period, axis=1)
     inflate = _inflation(params.smoothing_kernel, reps, mode, period)
-    phi, phi_q, c2 = solve_dispersion(residual_moments(vals, fit, ok, inflate), floor,
-                                      params.max_overdispersion)
+    phi, phi_q, c2, phi_free = solve_dispersion(residual_moments(vals, fit, ok, inflate),
+                                                floor, params.max_overdispersion)
     c2_minute = None
     if minute_moments is not None:
         measured = minute_moments[:, -1] >= SLOTS_PER_DAY * SLOT_MINUTES
@@ -316,4 +337,4 @@ def fit_baseline(
         profile = np.tile(np.roll(chrono, now_slot % SLOTS_PER_DAY, axis=1), (1, 7))
     else:
         profile = np.roll(chrono, now_slot % SLOTS_PER_WEEK, axis=1)
-    return Baseline(mode, profile, phi, phi_q, c2, now_slot, totals, c2_minute)
+    return Baseline(mode, profile, phi, phi_q, c2, now_slot, totals, c2_minute, phi_free)

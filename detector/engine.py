@@ -21,7 +21,7 @@ from detector.baseline import (
 )
 from detector.incidents import EventKind, IncidentEvent
 from detector.lifecycle import Lifecycle
-from detector.nbstats import cusum_tilt, nb_quantile
+from detector.nbstats import nb_quantile, tilt_table
 from detector.params import SLOT_MINUTES, SLOTS_PER_WEEK, Params
 from detector.series import Key, SeriesIndex
 from detector.state import MinuteState, pack, unpack
@@ -59,6 +59,7 @@ class ServiceDetector:
         self.ready = np.zeros(1, dtype=bool)
         self.lifecycle = Lifecycle(service, self.params)
         self._dirty = set(PARTS)
+        self._tilt_table = tilt_table(tuple(self.params.cusum_ratios))
         self._shape_cache()
 
     # ----------------------------------------------------------------- public queries
@@ -177,8 +178,12 @@ class ServiceDetector:
         mu = np.maximum(self._expected_now(t), params.min_rate_per_min)
         active = bool(self.ready[0])
         x_adj = repay_backlog(st, t, x, mu, active, params)
+        # The CUSUM tilt follows this minute's rate; each increment's tilt solves the NB
+        # moment equation of that minute's distribution, so exp(S) stays a martingale and
+        # ARL0 >= exp(h) holds as with a fixed tilt.
+        disp = self._disp_a + self._disp_b * mu
         tests = run_tests(st, t, x_adj, raw, mu, base, self.ready, self._alpha, self._h,
-                          self._tilt, self._mix_parent, prefixes, params)
+                          self._tilt_table(disp), self._mix_parent, prefixes, params)
         events = self.lifecycle.step(tests, st, self.index.keys, self._depths, base)
         for event in events:
             if event.kind is EventKind.OPEN:
@@ -229,8 +234,7 @@ class ServiceDetector:
         self._h = self.params.cusum_threshold - np.log(weights)
         self._profile_t = np.ascontiguousarray(self.baseline.profile.T)
         self._mix_parent = self.index.mix_parents()
-        self._tilt = cusum_tilt(self.baseline.cusum_dispersion(self.params),
-                                np.asarray(self.params.cusum_ratios))
+        self._disp_a, self._disp_b = self.baseline.minute_dispersion(self.params)
 
     def _sync_size(self) -> None:
         """Grow every per-series array to the index size (new series are not ready)."""
@@ -257,8 +261,8 @@ class ServiceDetector:
             "baseline": pack({"profile": base.profile, "phi": base.phi, "phi_q": base.phi_q,
                               "c2": base.c2, "own_counts": base.own_counts,
                               "ready": self.ready,
-                              **({} if base.c2_minute is None
-                                 else {"c2_minute": base.c2_minute})},
+                              **{name: getattr(base, name) for name in ("c2_minute", "phi_free")
+                                 if getattr(base, name) is not None}},
                              {"mode": str(base.mode), "fitted_slot": base.fitted_slot}),
             "state": pack(self.state.arrays(),
                           {**self.state.meta(), "lifecycle": self.lifecycle.to_state(),
@@ -294,7 +298,8 @@ class ServiceDetector:
         det.hist, det.excluded = hist["hist"], hist["excluded"]
         det.baseline = Baseline(BaselineMode(meta["mode"]), arrays["profile"], arrays["phi"],
                                 arrays["phi_q"], arrays["c2"], int(meta["fitted_slot"]),
-                                arrays["own_counts"], arrays.get("c2_minute"))
+                                arrays["own_counts"], arrays.get("c2_minute"),
+                                arrays.get("phi_free"))
         det.ready = arrays["ready"]
         lifecycle = st_meta.pop("lifecycle")
         st_meta.pop("service")
