@@ -23,7 +23,7 @@ from rq import Queue
 from detector.replay import replay_rows
 from tests.redis_helpers import start_test_redis
 from tests.workers.helpers import Receiver, run_worker
-from tests.workers.synth import merge, quiet_rows, spike_rows, write_rows
+from tests.workers.synth import PAST_END, merge, quiet_rows, spike_rows, write_rows
 from workers import detection, incidents, keys, scheduler, state
 from workers.config import Settings, load_settings
 
@@ -99,7 +99,7 @@ def test_redis_restart_loses_nothing(tmp_path: Path, monkeypatch, receiver) -> N
     try:
         settings = use_env(monkeypatch, env_for(server.url, tmp_path, receiver.url))
         conn = redis.Redis.from_url(server.url)
-        end = int(time.time() // 60) - 1
+        end = PAST_END
         rows = history(end, ("x",), days=0.5)
         write_rows(conn, rows)
         detect(conn, (end - 100) * 60, 1)
@@ -139,7 +139,7 @@ def test_worker_killed_mid_job(tmp_path: Path, monkeypatch, redis_conn: redis.Re
                                redis_url: str, receiver) -> None:
     env = env_for(redis_url, tmp_path, receiver.url)
     settings = use_env(monkeypatch, env)
-    end = int(time.time() // 60) - 1
+    end = PAST_END
     services = ("x", "chirp", "bankly")
     rows = history(end, services, days=2)
     write_rows(redis_conn, rows)

@@ -9,6 +9,12 @@ import redis
 
 from workers import keys
 
+PAST_END = 29_000_017
+"""A fixed past minute (2025-02-19T21:37Z) to end seeded histories at. Jobs take `now`, so a
+test that needs an incident gets the same time of day, and the same decisions, on every run
+(an end tied to the wall clock put the spikes at the daily trough against a 12-hour flat
+baseline at some hours, where they rightly stay below threshold)."""
+
 Row = tuple[int, str, str, str, int, int | None]
 """(epoch minute, service, region, problem, reports, reporters or None), as in replay."""
 

@@ -11,7 +11,7 @@ from rq import Queue
 
 from detector.replay import replay_rows
 from tests.workers.helpers import run_worker
-from tests.workers.synth import merge, quiet_rows, spike_rows, write_rows
+from tests.workers.synth import PAST_END, merge, quiet_rows, spike_rows, write_rows
 from workers import detection, incidents, jobs, keys, locks, state
 from workers.config import Settings
 
@@ -86,7 +86,7 @@ def test_services_spread_over_shards_stably() -> None:
 
 def test_live_detection_equals_replay(redis_conn: redis.Redis, job_env) -> None:
     settings = job_env(OUTAGE_DETECTOR_PARAMS=FAST)
-    end = 29_000_017  # a fixed past minute (jobs get `now`), so every run is the same
+    end = PAST_END
     rows = dataset(end)
     write_rows(redis_conn, rows)
     # Three runs with the in-memory detector dropped in between, so every run restores the
@@ -108,7 +108,7 @@ def test_live_detection_equals_replay(redis_conn: redis.Redis, job_env) -> None:
 def test_a_job_run_twice_changes_nothing(redis_conn: redis.Redis, job_env, receiver) -> None:
     settings = job_env([{"url": receiver.url, "secret": "s3cret", "services": []}],
                        OUTAGE_DETECTOR_PARAMS=FAST)
-    end = int(time.time() // 60) - 1
+    end = PAST_END
     write_rows(redis_conn, dataset(end, days=0.5, services=("x",)))
     now = (end + 1) * 60 + 0.5
     run_shards(redis_conn, settings, now)
@@ -135,7 +135,7 @@ def test_a_crash_after_the_transaction_loses_no_follow_up(redis_conn: redis.Redi
                                                           receiver, monkeypatch) -> None:
     settings = job_env([{"url": receiver.url, "secret": "s3cret", "services": ["x"]}],
                        OUTAGE_DETECTOR_PARAMS=FAST)
-    end = int(time.time() // 60) - 1
+    end = PAST_END
     write_rows(redis_conn, dataset(end, days=0.5, services=("x",)))
     real = detection.drain_outbox
     calls = []
@@ -297,7 +297,7 @@ def test_an_open_incident_lost_by_a_rebuild_is_closed(redis_conn: redis.Redis, j
                                                       receiver) -> None:
     settings = job_env([{"url": receiver.url, "secret": "s", "services": []}],
                        OUTAGE_DETECTOR_PARAMS=FAST)
-    end = int(time.time() // 60) - 1
+    end = PAST_END
     write_rows(redis_conn, dataset(end, days=0.5, services=("x",)))
     now = (end + 1) * 60 + 0.5
     detection.run_service(redis_conn, redis_conn, settings, "x", now)
