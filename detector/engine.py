@@ -23,6 +23,7 @@ from detector.incidents import EventKind, IncidentEvent
 from detector.lifecycle import Lifecycle
 from detector.nbstats import nb_quantile, tilt_table
 from detector.params import SLOT_MINUTES, SLOTS_PER_WEEK, Params
+from detector.phase import detect_shifts, realign
 from detector.series import Key, SeriesIndex
 from detector.state import MinuteState, pack, unpack
 from detector.status import ServiceStatus, build_status
@@ -149,6 +150,12 @@ class ServiceDetector:
         if self.state.slot is None or self.state.first_minute is None:
             return
         first_slot = -(-self.state.first_minute // SLOT_MINUTES)
+        shifts = detect_shifts(self.hist, self.excluded, self.state.slot, first_slot,
+                               self.index.keys, self.baseline, self.params)
+        if shifts:
+            realign(self.hist, self.excluded, self.state.slot, first_slot, self.index.keys,
+                    shifts, self.params)
+            self._dirty.add("history")
         self.baseline = fit_baseline(self.hist, self.excluded, self.state.slot, first_slot,
                                      self._donors, self._depths, self.params,
                                      self.state.minute_moments)

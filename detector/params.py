@@ -88,6 +88,20 @@ class Params:
     """Time constant (days) of the decayed moments of one-minute residuals that measure how
     much of the level noise is minute-to-minute rather than common to a 15-minute slot."""
 
+    # --- clock changes (DST), see detector/phase.py ---------------------------------------
+    phase_lookback_hours: int = 48
+    """Hours of recent 15-minute history compared with the profile at +-1 hour at each refit."""
+    phase_min_daily_reports: float = 500.0
+    """Counted reporters per day a country needs before its clock is checked."""
+    phase_threshold: float = math.log(2 * 365 * 96 / 0.01)
+    """CUSUM threshold of the (Huber) log-likelihood ratio of a one-hour shift against none:
+    log(2 shifts * slots per year / 0.01), i.e. under 0.01 spurious shifts per country-year if
+    the terms were independent (they are not quite, so it is a floor of the real rate)."""
+    phase_huber: float = 1.5
+    """Huber cut-off (robust standard deviations) of one term's residual."""
+    phase_side_share: float = 0.25
+    """Share of phase_threshold that both rising and falling parts of the day must give."""
+
     # --- ingestion gap and backlog flush ----------------------------------------------------
     gap_fraction: float = 0.2
     """A service minute is 'missing' when its global count is below this share of expected."""
@@ -160,6 +174,8 @@ class Params:
             raise ValueError("min_ratio and sustained_ratio must be >= 1")
         if self.split_factor <= 1.0:
             raise ValueError("split_factor must be > 1")
+        if self.phase_lookback_hours < 24 or self.phase_threshold <= 0:
+            raise ValueError("phase_lookback_hours must be >= 24 and phase_threshold positive")
         if self.status_minutes > self.recent_minutes:
             raise ValueError("status_minutes must not exceed recent_minutes")
 
