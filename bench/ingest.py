@@ -30,6 +30,7 @@ if str(_ROOT) not in sys.path:
 
 import redis  # noqa: E402
 
+from workers.config import child_environment  # noqa: E402
 from workers.redis_server import free_port, start_redis  # noqa: E402
 
 API_KEY = "bench:" + "b" * 32
@@ -190,11 +191,12 @@ def run_python(port: int, path: str, mode: str, batch: int, key: str, seconds: f
 # --------------------------------------------------------------------------- stack
 def start_web(port: int, redis_url: str, data_dir: Path, workers: int | None,
               log: Path) -> subprocess.Popen:
-    env = {**os.environ, "REDIS_URL": redis_url, "OUTAGE_DATA_DIR": str(data_dir),
-           "OUTAGE_SECRET_KEY": "bench-secret-" + "s" * 20, "OUTAGE_API_KEYS": API_KEY,
-           "OUTAGE_RATE_LIMIT": "100000000 per minute",
-           "OUTAGE_API_RATE_LIMIT": "100000000 per minute", "OUTAGE_BENCH_CEILING": "1",
-           "PYTHONPATH": str(_ROOT)}
+    env = child_environment({
+        "REDIS_URL": redis_url, "OUTAGE_DATA_DIR": str(data_dir),
+        "OUTAGE_SECRET_KEY": "bench-secret-" + "s" * 20, "OUTAGE_API_KEYS": API_KEY,
+        "OUTAGE_RATE_LIMIT": "100000000 per minute",
+        "OUTAGE_API_RATE_LIMIT": "100000000 per minute", "OUTAGE_BENCH_CEILING": "1",
+        "PYTHONPATH": str(_ROOT)})
     args = [sys.executable, "-m", "workers.cli", "web", "--port", str(port)]
     if workers:
         args += ["--workers", str(workers)]

@@ -93,18 +93,13 @@ class Baseline:
         (15 / w - 1) / 14 for windows under a slot, never below c2.
         """
         mean = np.asarray(mean, dtype=float)
-        phi, phi_q, c2 = self.phi[rows], self.phi_q[rows], self.c2[rows]
-        if self.c2_minute is not None:
-            w = np.minimum(np.asarray(minutes, dtype=float), SLOT_MINUTES)
-            weight = (SLOT_MINUTES / w - 1.0) / (SLOT_MINUTES - 1.0)
-            extra = np.maximum(self.c2_minute[rows] - c2, 0.0)
-            if mean.ndim == 2:
-                c2 = c2[:, None] + extra[:, None] * weight
-            else:
-                c2 = c2 + extra * weight
+        c2_minute = self.c2 if self.c2_minute is None else self.c2_minute
+        phi, phi_q, c2, extra = (a[rows] for a in (self.phi, self.phi_q, self.c2,
+                                                   np.maximum(c2_minute - self.c2, 0.0)))
         if mean.ndim == 2:
-            phi, phi_q = phi[:, None], phi_q[:, None]
-            c2 = c2 if np.ndim(c2) == 2 else c2[:, None]
+            phi, phi_q, c2, extra = phi[:, None], phi_q[:, None], c2[:, None], extra[:, None]
+        w = np.minimum(np.asarray(minutes, dtype=float), SLOT_MINUTES)
+        c2 = c2 + extra * (SLOT_MINUTES / w - 1.0) / (SLOT_MINUTES - 1.0)
         return nb_variance(mean, phi, phi_q, c2)
 
     def grown(self, extra: int) -> Baseline:
@@ -194,10 +189,12 @@ def residual_moments(obs: np.ndarray, fit: np.ndarray, ok: np.ndarray,
     (n, L). Returns shape (n, MOMENTS).
     """
     ok = np.broadcast_to(ok, obs.shape)
-    w = ok / (fit + 1.0) ** 2
-    r2 = (obs - fit) ** 2 * inflate
-    return np.stack([(w * fit**2).sum(1), (w * fit**3).sum(1), (w * fit**4).sum(1),
-                     (w * fit * r2).sum(1), (w * fit**2 * r2).sum(1), ok.sum(1)], axis=1)
+    wf = ok * fit / (fit + 1.0) ** 2
+    wf2 = wf * fit
+    wf3 = wf2 * fit
+    wr = wf * (obs - fit) ** 2 * inflate
+    return np.stack([wf2.sum(1), wf3.sum(1), (wf3 * fit).sum(1), wr.sum(1),
+                     (wr * fit).sum(1), ok.sum(1)], axis=1)
 
 
 def solve_dispersion(mom: np.ndarray, level_floor: float, cap: float,

@@ -61,6 +61,7 @@ class ServiceDetector:
         self.lifecycle = Lifecycle(service, self.params)
         self._dirty = set(PARTS)
         self._tilt_table = tilt_table(tuple(self.params.cusum_ratios))
+        self._minute_decay = math.exp(-1.0 / (self.params.minute_noise_days * 24 * 60))
         self._shape_cache()
 
     # ----------------------------------------------------------------- public queries
@@ -208,9 +209,8 @@ class ServiceDetector:
     def _learn_minute_noise(self, x: np.ndarray, mu: np.ndarray) -> None:
         """Add this minute's residuals of ready series to the decayed one-minute moments
         (not during an incident, an ingestion gap or its backlog repayment)."""
-        decay = math.exp(-1.0 / (self.params.minute_noise_days * 24 * 60))
         mom = self.state.minute_moments
-        mom *= decay
+        mom *= self._minute_decay
         mom += residual_moments(x[:, None], mu[:, None], self.ready[:, None])
 
     def _expected_now(self, t: int) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Report ingestion without Flask: validate, identify the reporter, write in one round trip.
 
-Views parse the request, call `Validator.single` / `Validator.batch`, then `web.report_store.ReportStore.write`;
+Views parse the request, call `Validator.single` / `Validator.batch`, then
+`web.report_store.ReportStore.write`;
 `Invalid` carries the HTTP status, error code and field. No IP address leaves this module:
 reporters and network prefixes are keyed hashes (HMAC-SHA256 with the server secret).
 """

@@ -19,7 +19,7 @@ import redis
 from flask import current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from web import figures
+from web import figures, maps
 from web.errors import ApiError
 from web.extensions import outage
 from workers import keys
@@ -143,7 +143,7 @@ def parse_status(body: Mapping | None) -> dict:
     }
 
 
-def parse_regions(body: Mapping | None) -> list[figures.RegionRow]:
+def parse_regions(body: Mapping | None) -> list[maps.RegionRow]:
     """Turn the map endpoint's JSON into map rows (observed and expected over its window)."""
     raw = (body or {}).get("regions")
     rows = []
@@ -151,20 +151,20 @@ def parse_regions(body: Mapping | None) -> list[figures.RegionRow]:
         if not isinstance(item, dict) or not isinstance(item.get("region"), str):
             continue
         expected, ratio = item.get("expected"), item.get("ratio")
-        rows.append(figures.RegionRow(
+        rows.append(maps.RegionRow(
             region=item["region"].upper(), observed=_num(item.get("observed")),
             expected=None if expected is None else _num(expected),
             ratio=None if ratio is None else _num(ratio, math.nan)))
     return [r for r in rows if r.region != "*"]
 
 
-def problem_rows(status: Mapping, labels: Mapping[str, str]) -> list[figures.ProblemRow]:
+def problem_rows(status: Mapping, labels: Mapping[str, str]) -> list[maps.ProblemRow]:
     """Problem shares now and normally, from the status's `top_problems`."""
     rows = []
     for item in status.get("problems") or []:
         slug = item.get("problem")
         if isinstance(slug, str) and _num(item.get("observed")) > 0:
-            rows.append(figures.ProblemRow(slug, labels.get(slug, slug),
+            rows.append(maps.ProblemRow(slug, labels.get(slug, slug),
                                            _num(item.get("share")),
                                            _num(item.get("normal_share"))))
     return rows
@@ -232,7 +232,7 @@ def comments(slug: str, labels: Mapping[str, str], n: int = COMMENTS_SHOWN) -> l
         if not isinstance(doc, dict) or not isinstance(doc.get("text"), str):
             continue
         region = str(doc.get("region") or "*")
-        where = figures.region_name(region) if region != "*" else ""
+        where = maps.region_name(region) if region != "*" else ""
         problem = labels.get(str(doc.get("problem")), str(doc.get("problem") or ""))
         out.append({"time": to_epoch(doc.get("at")), "text": doc["text"],
                     "meta": " · ".join(x for x in (problem, where) if x)})

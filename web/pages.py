@@ -31,7 +31,7 @@ from flask import (
 )
 from markupsafe import Markup, escape
 
-from web import figures, pagedata
+from web import figures, maps, pagedata
 from web.extensions import outage
 from web.forms import report_form_for
 from web.pagedata import LEVELS, api_get
@@ -70,7 +70,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(iso_time, "iso")
     app.add_template_global(plotly_url, "plotly_url")
     app.add_template_global(LEVELS, "LEVELS")
-    app.add_template_global(figures.region_name, "region_name")
+    app.add_template_global(maps.region_name, "region_name")
     app.add_template_filter(code_spans, "code_spans")
 
 
@@ -216,19 +216,19 @@ def status_sentence(name: str, status: dict) -> str:
     return f"User reports indicate {what} at {name}" + (f" since {since}." if since else ".")
 
 
-def region_maps(slug: str) -> tuple[list[figures.RegionRow], list[figures.RegionRow], int]:
+def region_maps(slug: str) -> tuple[list[maps.RegionRow], list[maps.RegionRow], int]:
     """Countries of a service, plus the states or regions of its busiest countries."""
     body = api_get(f"/api/v1/services/{slug}/map", level="country") or {}
     countries = pagedata.parse_regions(body)
     busiest = sorted((r for r in countries if r.observed > 0), key=lambda r: -r.observed)
-    subs: list[figures.RegionRow] = []
+    subs: list[maps.RegionRow] = []
     for country in busiest[:SUBDIVISION_COUNTRIES]:
         body_sub = api_get(f"/api/v1/services/{slug}/map", level=country.region)
         subs.extend(r for r in pagedata.parse_regions(body_sub) if "-" in r.region)
     return countries, subs, int(body.get("window_minutes") or 15)
 
 
-def _by_ratio(rows: list[figures.RegionRow]) -> list[figures.RegionRow]:
+def _by_ratio(rows: list[maps.RegionRow]) -> list[maps.RegionRow]:
     return sorted(rows, key=lambda r: (-(r.effective_ratio or 0.0), -r.observed, r.region))
 
 
@@ -252,10 +252,10 @@ def service_data(slug: str) -> dict:
         "chart": figures.service_chart(series, pagedata.service_spans(incidents)),
         "has_series": bool(series.times),
         "table": figures.table_rows(series) if series.times else [],
-        "world": figures.world_map(countries + subs, window_minutes=window),
-        "us": figures.us_map(states, window_minutes=window) if states else None,
+        "world": maps.world_map(countries + subs, window_minutes=window),
+        "us": maps.us_map(states, window_minutes=window) if states else None,
         "window": window,
-        "problems": figures.problem_mix(problems) if problems else None,
+        "problems": maps.problem_mix(problems) if problems else None,
         "problem_rows": problems,
         "regions": _by_ratio(countries + subs)[:12],
         "comments": pagedata.comments(slug, labels),
@@ -316,11 +316,11 @@ def all_regions() -> dict:
                 acc["expected"] = (acc["expected"] or 0.0) + row.expected
             if row.observed > 0 and (row.effective_ratio or 0.0) > acc["worst_ratio"]:
                 acc["worst"], acc["worst_ratio"] = svc.name, row.effective_ratio
-    rows = [figures.RegionRow(code, v["observed"], v["expected"], extra={"worst": v["worst"]})
+    rows = [maps.RegionRow(code, v["observed"], v["expected"], extra={"worst": v["worst"]})
             for code, v in totals.items()]
     states = [r for r in rows if r.region.startswith("US-")]
-    return {"world": figures.world_map(rows, window_minutes=window),
-            "us": figures.us_map(states, window_minutes=window), "window": window,
+    return {"world": maps.world_map(rows, window_minutes=window),
+            "us": maps.us_map(states, window_minutes=window), "window": window,
             "has_map": bool(rows), "regions": _by_ratio(rows)[:25]}
 
 

@@ -296,6 +296,17 @@ def _metrics_dir(env: Mapping[str, str]) -> Path | None:
     return Path(raw).expanduser().absolute() if raw else None
 
 
+def child_environment(overrides: Mapping[str, str]) -> dict[str, str]:
+    """Return the environment of a child process: this one's, with overrides applied."""
+    return {**os.environ, **overrides}
+
+
+def export_variable(name: str, value: str) -> None:
+    """Set a variable that a library reads from this process's environment (and that forked
+    children inherit), e.g. prometheus_client's PROMETHEUS_MULTIPROC_DIR."""
+    os.environ[name] = value
+
+
 def explicit_redis_urls(env: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
     """Return REDIS_URL and RQ_REDIS_URL as set by the user (not found in the data dir)."""
     env = os.environ if env is None else env

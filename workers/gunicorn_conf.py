@@ -16,7 +16,7 @@ import os
 import re
 from pathlib import Path
 
-from workers.config import load_settings
+from workers.config import export_variable, load_settings
 from workers.logs import ACCESS_FORMAT, gunicorn_logconfig
 
 _settings = load_settings()
@@ -68,7 +68,7 @@ def on_starting(server) -> None:
     prepare_metrics_dir(path)
     _metrics_path = path
     # prometheus_client reads this when a worker first imports it; workers inherit it.
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    export_variable("PROMETHEUS_MULTIPROC_DIR", str(path))
 
 
 def child_exit(server, worker) -> None:

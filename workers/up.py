@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from workers.config import Settings, explicit_redis_urls, load_settings
+from workers.config import Settings, child_environment, explicit_redis_urls, load_settings
 from workers.procs import child_preexec
 from workers.redis_server import RedisServer, RedisStartError, port_in_use, start_redis
 
@@ -152,7 +151,7 @@ def main(argv: list[str]) -> int:
         settings = replace(settings, redis_url=redis_url,
                            rq_redis_url=env_rq_redis or redis_url)
         sup.settings = settings
-        sup.env = {**os.environ, **settings.as_env(), "PYTHONUNBUFFERED": "1"}
+        sup.env = child_environment({**settings.as_env(), "PYTHONUNBUFFERED": "1"})
         me = [sys.executable, "-m", "workers.cli"]
         sup.add("web", me + ["web", "--host", ns.host, "--port", str(ns.port)])
         sup.add("worker", me + ["worker"])

@@ -11,8 +11,9 @@ import plotly.graph_objects as go
 import pycountry
 import pytest
 
-from web import figures
-from web.figures import ProblemRow, RegionRow, Series, Span
+from web import figures, maps
+from web.figures import Series, Span
+from web.maps import ProblemRow, RegionRow
 
 T0 = 1_703_136_000  # 2023-12-21 05:20:00 UTC
 WEB = Path(figures.__file__).parent
@@ -38,10 +39,10 @@ def all_figures() -> dict[str, dict]:
         "chart": figures.service_chart(s, [Span(T0 + 1800, T0 + 3000, "outage", "Outage")]),
         "chart-empty": figures.service_chart(Series(times=(), reports=())),
         "sparkline": figures.sparkline(s, "problems"),
-        "world": figures.world_map(REGIONS),
-        "world-empty": figures.world_map([]),
-        "us": figures.us_map(REGIONS),
-        "problems": figures.problem_mix([ProblemRow("app", "App", 0.7, 0.45),
+        "world": maps.world_map(REGIONS),
+        "world-empty": maps.world_map([]),
+        "us": maps.us_map(REGIONS),
+        "problems": maps.problem_mix([ProblemRow("app", "App", 0.7, 0.45),
                                          ProblemRow("website", "Website", 0.3, 0.55)]),
     }
 
@@ -141,11 +142,11 @@ def test_sparkline_is_static_and_coloured_by_level() -> None:
                                           (8.0, 3.0), (1000.0, 5.0), (math.inf, 5.0),
                                           (math.nan, 0.0)])
 def test_ratio_colour_axis_is_log2_clipped(ratio, z) -> None:
-    assert figures.ratio_z(ratio) == z
+    assert maps.ratio_z(ratio) == z
 
 
 def test_world_map_colours_countries_and_puts_subdivisions_at_centroids() -> None:
-    fig = figures.world_map(REGIONS, window_minutes=15)
+    fig = maps.world_map(REGIONS, window_minutes=15)
     countries, bubbles = fig["data"]
     assert countries["locationmode"] == "ISO-3"
     assert countries["locations"] == ["USA", "GBR", "DEU"]  # ZZ is not a country
@@ -161,7 +162,7 @@ def test_world_map_colours_countries_and_puts_subdivisions_at_centroids() -> Non
 
 
 def test_us_map_uses_state_postal_codes() -> None:
-    fig = figures.us_map(REGIONS)
+    fig = maps.us_map(REGIONS)
     assert fig["data"][0]["locationmode"] == "USA-states"
     assert fig["data"][0]["locations"] == ["CA"]
     assert fig["layout"]["geo"]["scope"] == "usa"
@@ -175,7 +176,7 @@ def test_region_ratio_prefers_the_api_ratio_and_floors_expected() -> None:
 
 
 def test_problem_mix_puts_the_most_reported_problem_on_top_in_percent() -> None:
-    fig = figures.problem_mix([ProblemRow("website", "Website", 0.23, 0.5),
+    fig = maps.problem_mix([ProblemRow("website", "Website", 0.23, 0.5),
                                ProblemRow("app", "App", 0.71, 0.4),
                                ProblemRow("server", "Server", 0.06, 0.1)])
     normal, now = fig["data"]
@@ -187,20 +188,20 @@ def test_centroid_table_holds_valid_codes_for_every_region_the_demo_and_scenario
     from detector.scenarios_world import REGION_POOL
     from workers.demo import REGIONS as DEMO_REGIONS
 
-    table = figures.centroids()
+    table = maps.centroids()
     for code in table["countries"]:
         assert pycountry.countries.get(alpha_2=code), code
     for code in table["subdivisions"]:
         assert pycountry.subdivisions.get(code=code), code
     for code in [r[0] for r in REGION_POOL] + list(DEMO_REGIONS):
-        assert figures.centroid(code), code
+        assert maps.centroid(code), code
     for lon, lat in list(table["countries"].values()) + list(table["subdivisions"].values()):
         assert -180 <= lon <= 180 and -90 <= lat <= 90
 
 
 def test_unknown_subdivision_falls_back_to_its_country() -> None:
-    assert figures.centroid("FR-75C") == figures.centroid("FR")
-    assert figures.centroid("ZZ-XX") is None
+    assert maps.centroid("FR-75C") == maps.centroid("FR")
+    assert maps.centroid("ZZ-XX") is None
 
 
 def test_topojson_files_and_their_licence_ship_with_the_package() -> None:
@@ -211,12 +212,13 @@ def test_topojson_files_and_their_licence_ship_with_the_package() -> None:
         assert {"countries", "subunits", "land"} <= set(topo["objects"])
 
 
-def test_figures_module_is_pure() -> None:
-    tree = ast.parse((WEB / "figures.py").read_text())
+@pytest.mark.parametrize("module", ["figures.py", "maps.py"])
+def test_figures_module_is_pure(module: str) -> None:
+    tree = ast.parse((WEB / module).read_text())
     roots = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             roots.update(a.name.split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module != "web.figures":
             roots.add(node.module.split(".")[0])
     assert not roots & {"flask", "redis", "rq", "plotly", "workers", "web"}
