@@ -36,8 +36,12 @@ from workers.jobs import shard_of  # noqa: E402
 from workers.redis_server import start_redis  # noqa: E402
 
 COUNTRIES = ("US", "GB", "FR", "DE")
-SUBDIVISIONS = {"US": ("US-CA", "US-TX", "US-NY"), "GB": ("GB-ENG", "GB-SCT", "GB-WLS"),
-                "FR": ("FR-IDF", "FR-ARA", "FR-OCC"), "DE": ("DE-BY", "DE-BE", "DE-HH")}
+SUBDIVISIONS = {
+    "US": ("US-CA", "US-TX", "US-NY"),
+    "GB": ("GB-ENG", "GB-SCT", "GB-WLS"),
+    "FR": ("FR-IDF", "FR-ARA", "FR-OCC"),
+    "DE": ("DE-BY", "DE-BE", "DE-HH"),
+}
 PROBLEMS = ("app", "website", "login", "images")
 LEAVES = [(sub, p) for c in COUNTRIES for sub in SUBDIVISIONS[c] for p in PROBLEMS]
 SERIES_PER_SERVICE = (1 + len(COUNTRIES) + len(LEAVES) // len(PROBLEMS)) * (1 + len(PROBLEMS))
@@ -101,8 +105,9 @@ def populate(conn: redis.Redis, services: list[str], tpl: ServiceDetector) -> in
     return total
 
 
-def write_minute(conn: redis.Redis, services: list[str], minute: int,
-                 rng: np.random.Generator) -> None:
+def write_minute(
+    conn: redis.Redis, services: list[str], minute: int, rng: np.random.Generator
+) -> None:
     """Write one minute of counts and network prefixes for every service, as ingestion does."""
     pipe = conn.pipeline(transaction=False)
     for service in services:
@@ -115,14 +120,17 @@ def write_minute(conn: redis.Redis, services: list[str], minute: int,
         key = keys.minute_counts(service, minute)
         if fields:
             pipe.hset(key, mapping=fields)
-            pipe.pfadd(keys.prefixes(service, minute), *[f"n{i}" for i in range(
-                sum(v[1] for v in counts.values()))])
+            pipe.pfadd(
+                keys.prefixes(service, minute),
+                *[f"n{i}" for i in range(sum(v[1] for v in counts.values()))],
+            )
         pipe.expire(key, 3600)
     pipe.execute()
 
 
-def cycle(conn: redis.Redis, settings: Settings, services: list[str], now: float,
-          every: int = 1) -> dict:
+def cycle(
+    conn: redis.Redis, settings: Settings, services: list[str], now: float, every: int = 1
+) -> dict:
     """Run one cycle (every shard, one after the other) and time it; `every` is the
     checkpoint interval (1 = save every detector every minute)."""
     started, cpu = time.perf_counter(), time.process_time()
@@ -140,13 +148,18 @@ def cycle(conn: redis.Redis, settings: Settings, services: list[str], now: float
         minutes = 0
         for shard in range(SHARDS):
             mine = [s for s in services if shard_of(s, SHARDS) == shard]
-            out = detection.run_services(conn, conn, settings, mine, now=now, budget=600,
-                                         checkpoint_every=every)
+            out = detection.run_services(
+                conn, conn, settings, mine, now=now, budget=600, checkpoint_every=every
+            )
             minutes += sum(o.minutes for o in out)
     finally:
         ServiceDetector.dirty_parts = real_dirty
-    return {"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu,
-            "minutes": minutes, "written": written}
+    return {
+        "seconds": time.perf_counter() - started,
+        "cpu": time.process_time() - cpu,
+        "minutes": minutes,
+        "written": written,
+    }
 
 
 def measure(size: int, tpl: ServiceDetector, first: int, workdir: Path) -> dict:
@@ -172,10 +185,10 @@ def measure(size: int, tpl: ServiceDetector, first: int, workdir: Path) -> dict:
         state.CACHE.entries.clear()
         cold_again = next_cycle(1)
         every_minute = [next_cycle(1) for _ in range(2)]
-        checkpointed = [next_cycle(defaults.CHECKPOINT_MINUTES)
-                        for _ in range(defaults.CHECKPOINT_MINUTES)]
-        idle = cycle(conn, settings, services, (minute + 1) * 60 + 30,
-                     defaults.CHECKPOINT_MINUTES)
+        checkpointed = [
+            next_cycle(defaults.CHECKPOINT_MINUTES) for _ in range(defaults.CHECKPOINT_MINUTES)
+        ]
+        idle = cycle(conn, settings, services, (minute + 1) * 60 + 30, defaults.CHECKPOINT_MINUTES)
         spike = e2e_latency(conn, settings, services, minute + 1)
         memory = conn.info("memory")["used_memory"]
     finally:
@@ -183,19 +196,23 @@ def measure(size: int, tpl: ServiceDetector, first: int, workdir: Path) -> dict:
         server.stop()
         state.CACHE.entries.clear()
     seconds = [c["seconds"] for c in checkpointed]
-    return {"series": n_services * SERIES_PER_SERVICE, "services": n_services,
-            "cold_s": min(cold["seconds"], cold_again["seconds"]),
-            "warm_every_minute_s": min(c["seconds"] for c in every_minute),
-            "warm_s": float(np.mean(seconds)), "warm_max_s": max(seconds),
-            "idle_s": idle["seconds"],
-            "written_mb_every_minute": every_minute[-1]["written"] / 1e6,
-            "written_mb_checkpointed": float(np.mean([c["written"] for c in checkpointed]))
-            / 1e6,
-            "state_mb": stored / 1e6, "redis_mb": memory / 1e6, "incident_job_s": spike}
+    return {
+        "series": n_services * SERIES_PER_SERVICE,
+        "services": n_services,
+        "cold_s": min(cold["seconds"], cold_again["seconds"]),
+        "warm_every_minute_s": min(c["seconds"] for c in every_minute),
+        "warm_s": float(np.mean(seconds)),
+        "warm_max_s": max(seconds),
+        "idle_s": idle["seconds"],
+        "written_mb_every_minute": every_minute[-1]["written"] / 1e6,
+        "written_mb_checkpointed": float(np.mean([c["written"] for c in checkpointed])) / 1e6,
+        "state_mb": stored / 1e6,
+        "redis_mb": memory / 1e6,
+        "incident_job_s": spike,
+    }
 
 
-def e2e_latency(conn: redis.Redis, settings: Settings, services: list[str],
-                minute: int) -> float:
+def e2e_latency(conn: redis.Redis, settings: Settings, services: list[str], minute: int) -> float:
     """Put a spike into one service's minute, run the cycle, return the seconds until its
     incident is readable through the incidents index (what the API serves)."""
     from workers import incidents
@@ -203,8 +220,7 @@ def e2e_latency(conn: redis.Redis, settings: Settings, services: list[str],
     rng = np.random.default_rng(5)
     write_minute(conn, services, minute, rng)
     target = services[0]
-    conn.hset(keys.minute_counts(target, minute), mapping={"r|US-CA|app": 400,
-                                                          "u|US-CA|app": 400})
+    conn.hset(keys.minute_counts(target, minute), mapping={"r|US-CA|app": 400, "u|US-CA|app": 400})
     conn.pfadd(keys.prefixes(target, minute), *[f"p{i}" for i in range(400)])
     started = time.perf_counter()
     cycle(conn, settings, services, (minute + 1) * 60 + 1, defaults.CHECKPOINT_MINUTES)
@@ -213,29 +229,34 @@ def e2e_latency(conn: redis.Redis, settings: Settings, services: list[str],
     return took if found else float("nan")
 
 
-def latency(job_s: float, interval: float = 15.0, grace: float = 5.0,
-            seed: int = 0) -> dict[str, float]:
+def latency(
+    job_s: float, interval: float = 15.0, grace: float = 5.0, seed: int = 0
+) -> dict[str, float]:
     """Return report-to-visible-incident latency percentiles, seconds, for a report at a
     uniform time in its minute (detection needs the minute complete), the grace, a uniform
     phase of the cycle, and the measured job time."""
     rng = np.random.default_rng(seed)
     total = (60.0 * rng.random(100_000)) + grace + interval * rng.random(100_000) + job_s
-    return {"p50": float(np.percentile(total, 50)), "p90": float(np.percentile(total, 90)),
-            "max": 60.0 + grace + interval + job_s}
+    return {
+        "p50": float(np.percentile(total, 50)),
+        "p90": float(np.percentile(total, 90)),
+        "max": 60.0 + grace + interval + job_s,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="outage bench detect", description=__doc__.split(
-        "\n")[0])
-    parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
-                        help="active series to measure, comma-separated (default %(default)s)")
+    parser = argparse.ArgumentParser(prog="outage bench detect", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--sizes",
+        default=",".join(map(str, SIZES)),
+        help="active series to measure, comma-separated (default %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ns = parser.parse_args(argv)
     sizes = [int(s) for s in ns.sizes.split(",") if s.strip()]
     first = int(time.time() // 60) - 10
     say = (lambda *a: None) if ns.json else (lambda *a: print(*a, file=sys.stderr))
-    say(f"warming a {SERIES_PER_SERVICE}-series template detector over "
-        f"{WARMUP_MINUTES} minutes...")
+    say(f"warming a {SERIES_PER_SERVICE}-series template detector over {WARMUP_MINUTES} minutes...")
     tpl = template(first)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-detect-") as tmp:
@@ -245,13 +266,18 @@ def main(argv: list[str] | None = None) -> int:
     if ns.json:
         for r in rows:
             r["latency_s"] = latency(r["incident_job_s"])
-        print(json.dumps({"rows": rows, "shards": SHARDS,
-                          "series_per_service": SERIES_PER_SERVICE}, indent=2))
+        print(
+            json.dumps(
+                {"rows": rows, "shards": SHARDS, "series_per_service": SERIES_PER_SERVICE}, indent=2
+            )
+        )
         return 0
     print(table(rows))
     print()
-    print("| active series | report -> visible incident, p50 / p90 / max (s), 15 s cycle, "
-          "5 s grace, warm worker |")
+    print(
+        "| active series | report -> visible incident, p50 / p90 / max (s), 15 s cycle, "
+        "5 s grace, warm worker |"
+    )
     print("|---|---|")
     for r in rows:
         lat = latency(r["incident_job_s"])
@@ -261,17 +287,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def table(rows: list[dict]) -> str:
     """Return the Markdown table of the measurements (seconds of worker time per cycle)."""
-    lines = ["| active series | services | cold: load + save all (s) | warm, save every minute "
-             "(s) | warm, checkpoint / 5 min: mean (max) (s) | idle cycle (s) | cycle that "
-             "opens an incident (s) | written per cycle: every minute / checkpointed "
-             "(MB) | detector state (MB) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| active series | services | cold: load + save all (s) | warm, save every minute "
+        "(s) | warm, checkpoint / 5 min: mean (max) (s) | idle cycle (s) | cycle that "
+        "opens an incident (s) | written per cycle: every minute / checkpointed "
+        "(MB) | detector state (MB) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['series']:,} | {r['services']:,} | {r['cold_s']:.2f} "
-                     f"| {r['warm_every_minute_s']:.2f} | {r['warm_s']:.2f} "
-                     f"({r['warm_max_s']:.2f}) | {r['idle_s']:.3f} | {r['incident_job_s']:.2f} "
-                     f"| {r['written_mb_every_minute']:.1f} / {r['written_mb_checkpointed']:.1f} "
-                     f"| {r['state_mb']:.0f} |")
+        lines.append(
+            f"| {r['series']:,} | {r['services']:,} | {r['cold_s']:.2f} "
+            f"| {r['warm_every_minute_s']:.2f} | {r['warm_s']:.2f} "
+            f"({r['warm_max_s']:.2f}) | {r['idle_s']:.3f} | {r['incident_job_s']:.2f} "
+            f"| {r['written_mb_every_minute']:.1f} / {r['written_mb_checkpointed']:.1f} "
+            f"| {r['state_mb']:.0f} |"
+        )
     return "\n".join(lines)
 
 

@@ -115,14 +115,38 @@ def _ms(text: str) -> float:
     return float(value) * _UNITS[unit]
 
 
-def run_wrk(url: str, path: str, mode: str, batch: int, key: str, seconds: float,
-            connections: int, workdir: Path) -> tuple[float, float, float, int]:
+def run_wrk(
+    url: str,
+    path: str,
+    mode: str,
+    batch: int,
+    key: str,
+    seconds: float,
+    connections: int,
+    workdir: Path,
+) -> tuple[float, float, float, int]:
     script = workdir / f"{mode}.lua"
-    script.write_text(WRK_SCRIPT % {"mode": mode, "batch": batch, "path": path, "key": key,
-                                    "single": json.dumps(SINGLE)})
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency",
-                          "--timeout", "10s", "-s", str(script), url],
-                         capture_output=True, text=True, check=True)
+    script.write_text(
+        WRK_SCRIPT
+        % {"mode": mode, "batch": batch, "path": path, "key": key, "single": json.dumps(SINGLE)}
+    )
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds:g}s",
+            "--latency",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     text = out.stdout
     if "Latency Distribution" not in text:
         raise RuntimeError(f"wrk did not measure anything:\n{text}\n{out.stderr}")
@@ -137,8 +161,9 @@ def run_wrk(url: str, path: str, mode: str, batch: int, key: str, seconds: float
 
 
 # ------------------------------------------------------------------- Python fallback
-def run_python(port: int, path: str, mode: str, batch: int, key: str, seconds: float,
-               connections: int) -> tuple[float, float, float, int]:
+def run_python(
+    port: int, path: str, mode: str, batch: int, key: str, seconds: float, connections: int
+) -> tuple[float, float, float, int]:
     """A keep-alive HTTP/1.1 load generator: one thread per connection."""
     latencies: list[float] = []
     errors = [0]
@@ -155,9 +180,19 @@ def run_python(port: int, path: str, mode: str, batch: int, key: str, seconds: f
             if key:
                 headers["Authorization"] = f"Bearer {key}"
             if batch:
-                body = json.dumps({"reports": [{"service": "x", "problem": "app",
-                                                "region": "US", "reporter": f"{who}-{i}"}
-                                               for i in range(batch)]})
+                body = json.dumps(
+                    {
+                        "reports": [
+                            {
+                                "service": "x",
+                                "problem": "app",
+                                "region": "US",
+                                "reporter": f"{who}-{i}",
+                            }
+                            for i in range(batch)
+                        ]
+                    }
+                )
             else:
                 body = json.dumps(SINGLE)
             started = time.perf_counter()
@@ -182,26 +217,42 @@ def run_python(port: int, path: str, mode: str, batch: int, key: str, seconds: f
     latencies.sort()
 
     def pick(q: float) -> float:
-        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies \
+        return (
+            latencies[min(len(latencies) - 1, int(q * len(latencies)))]
+            if latencies
             else float("nan")
+        )
 
     return len(latencies) / elapsed, pick(0.50), pick(0.99), errors[0]
 
 
 # --------------------------------------------------------------------------- stack
-def start_web(port: int, redis_url: str, data_dir: Path, workers: int | None,
-              log: Path) -> subprocess.Popen:
-    env = child_environment({
-        "REDIS_URL": redis_url, "OUTAGE_DATA_DIR": str(data_dir),
-        "OUTAGE_SECRET_KEY": "bench-secret-" + "s" * 20, "OUTAGE_API_KEYS": API_KEY,
-        "OUTAGE_RATE_LIMIT": "100000000 per minute",
-        "OUTAGE_API_RATE_LIMIT": "100000000 per minute", "OUTAGE_BENCH_CEILING": "1",
-        "PYTHONPATH": str(_ROOT)})
+def start_web(
+    port: int, redis_url: str, data_dir: Path, workers: int | None, log: Path
+) -> subprocess.Popen:
+    env = child_environment(
+        {
+            "REDIS_URL": redis_url,
+            "OUTAGE_DATA_DIR": str(data_dir),
+            "OUTAGE_SECRET_KEY": "bench-secret-" + "s" * 20,
+            "OUTAGE_API_KEYS": API_KEY,
+            "OUTAGE_RATE_LIMIT": "100000000 per minute",
+            "OUTAGE_API_RATE_LIMIT": "100000000 per minute",
+            "OUTAGE_BENCH_CEILING": "1",
+            "PYTHONPATH": str(_ROOT),
+        }
+    )
     args = [sys.executable, "-m", "workers.cli", "web", "--port", str(port)]
     if workers:
         args += ["--workers", str(workers)]
-    proc = subprocess.Popen(args, cwd=_ROOT, env=env, stdout=open(log, "wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        args,
+        cwd=_ROOT,
+        env=env,
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -222,15 +273,31 @@ def warm_up(port: int, key: str) -> None:
     for i in range(200):
         body = json.dumps({"service": "x", "problem": "app"})
         for path in ("/api/v1/reports", "/api/v1/_ceiling/reports"):
-            conn.request("POST", path, body=body, headers={
-                "Content-Type": "application/json", "User-Agent": f"warm-{i}",
-                "Authorization": f"Bearer {key}"})
+            conn.request(
+                "POST",
+                path,
+                body=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "User-Agent": f"warm-{i}",
+                    "Authorization": f"Bearer {key}",
+                },
+            )
             conn.getresponse().read()
     conn.close()
 
 
-def run_mode(args: argparse.Namespace, tool: str, mode: str, port: int, key: str,
-             conn: redis.Redis, work: Path, round_no: int, pids: list[int]) -> Result:
+def run_mode(
+    args: argparse.Namespace,
+    tool: str,
+    mode: str,
+    port: int,
+    key: str,
+    conn: redis.Redis,
+    work: Path,
+    round_no: int,
+    pids: list[int],
+) -> Result:
     """Measure one mode once, on a flushed Redis, with fresh reporter ids."""
     batch = args.batch if mode.endswith("batch") else 0
     path = "/api/v1/_ceiling/reports" if mode.startswith("ceiling") else "/api/v1/reports"
@@ -240,19 +307,30 @@ def run_mode(args: argparse.Namespace, tool: str, mode: str, port: int, key: str
     conn.flushall()
     cpu_before = cpu_seconds(pids)
     if tool == "wrk":
-        rate, p50, p99, errors = run_wrk(f"http://127.0.0.1:{port}", path, tag, batch, use_key,
-                                         args.seconds, conns, work)
+        rate, p50, p99, errors = run_wrk(
+            f"http://127.0.0.1:{port}", path, tag, batch, use_key, args.seconds, conns, work
+        )
     else:
-        rate, p50, p99, errors = run_python(port, path, tag, batch, use_key, args.seconds,
-                                            conns)
+        rate, p50, p99, errors = run_python(port, path, tag, batch, use_key, args.seconds, conns)
     cpu = cpu_seconds(pids) - cpu_before
-    counted = sum(int(v) for k in conn.scan_iter(match="{svc:x}:m:*")
-                  for f, v in conn.hgetall(k).items() if f.startswith(b"u|"))
+    counted = sum(
+        int(v)
+        for k in conn.scan_iter(match="{svc:x}:m:*")
+        for f, v in conn.hgetall(k).items()
+        if f.startswith(b"u|")
+    )
     per_request = batch or 1
     if counted < 0.9 * rate * per_request * args.seconds:
         print(f"warning: {mode}: only {counted} reports were counted", file=sys.stderr)
-    return Result(mode, round(rate, 1), round(rate * per_request, 1), round(p50, 2),
-                  round(p99, 2), errors, round(1e6 * cpu / max(counted, 1), 1))
+    return Result(
+        mode,
+        round(rate, 1),
+        round(rate * per_request, 1),
+        round(p50, 2),
+        round(p99, 2),
+        errors,
+        round(1e6 * cpu / max(counted, 1), 1),
+    )
 
 
 def combine(runs: list[Result]) -> Result:
@@ -263,9 +341,15 @@ def combine(runs: list[Result]) -> Result:
     reports = sum(r.reports_per_s for r in runs)
     cpu = sum(r.cpu_us_per_report * r.reports_per_s for r in runs) / reports if reports else 0
     mid = sorted(runs, key=lambda r: r.reports_per_s)[n // 2]
-    return Result(mid.mode, round(sum(r.requests_per_s for r in runs) / n, 1),
-                  round(reports / n, 1), mid.p50_ms, mid.p99_ms, sum(r.errors for r in runs),
-                  round(cpu, 1))
+    return Result(
+        mid.mode,
+        round(sum(r.requests_per_s for r in runs) / n, 1),
+        round(reports / n, 1),
+        mid.p50_ms,
+        mid.p99_ms,
+        sum(r.errors for r in runs),
+        round(cpu, 1),
+    )
 
 
 def measure(args: argparse.Namespace) -> list[Result]:
@@ -273,8 +357,10 @@ def measure(args: argparse.Namespace) -> list[Result]:
     if tool == "auto":
         tool = "wrk" if shutil.which("wrk") else "python"
         if tool == "python":
-            print("wrk not found (apt-get install wrk); using the Python load generator",
-                  file=sys.stderr)
+            print(
+                "wrk not found (apt-get install wrk); using the Python load generator",
+                file=sys.stderr,
+            )
     key = API_KEY.split(":", 1)[1]
     work = Path(tempfile.mkdtemp(prefix="outage-bench-ingest-"))
     server = start_redis(work / "redis", appendonly=True, appendfsync="everysec")
@@ -289,8 +375,7 @@ def measure(args: argparse.Namespace) -> list[Result]:
         runs: dict[str, list[Result]] = {m: [] for m in MODES}
         for round_no in range(args.rounds):
             for mode in MODES:
-                runs[mode].append(run_mode(args, tool, mode, port, key, conn, work, round_no,
-                                           pids))
+                runs[mode].append(run_mode(args, tool, mode, port, key, conn, work, round_no, pids))
         results = [combine(runs[m]) for m in MODES]
         by_mode = {r.mode: r for r in results}
         for r in results:
@@ -299,7 +384,8 @@ def measure(args: argparse.Namespace) -> list[Result]:
                 r.pct_of_ceiling = round(100 * r.reports_per_s / ceiling.reports_per_s, 1)
             if ceiling and r.cpu_us_per_report:
                 r.cpu_pct_of_ceiling = round(
-                    100 * ceiling.cpu_us_per_report / r.cpu_us_per_report, 1)
+                    100 * ceiling.cpu_us_per_report / r.cpu_us_per_report, 1
+                )
     finally:
         if web is not None and web.poll() is None:
             os.killpg(web.pid, signal.SIGTERM)
@@ -326,18 +412,30 @@ def memory(series_counts: tuple[int, ...] = (1, 10, 50), reports: int = 2) -> st
     store = ReportStore(Settings(retention_days=15))
     regions = ["US", "US-CA", "GB", "DE", "FR", "CA", "BR", "IN", "JP", "AU"]
     problems = ["app", "website", "login", "images", "links"]
-    lines = ["| series with traffic | reports per series-minute | bytes per series-day: "
-             "used_memory | MEMORY USAGE of the keys | dedup marker (bytes each) "
-             "| stream entry (bytes each) |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| series with traffic | reports per series-minute | bytes per series-day: "
+        "used_memory | MEMORY USAGE of the keys | dedup marker (bytes each) "
+        "| stream entry (bytes each) |",
+        "|---|---|---|---|---|---|",
+    ]
     try:
         for n in series_counts:
             conn.flushall()
             start = int(time.time() // 60) - 1440
             base = conn.info("memory")["used_memory"]
             for minute in range(start, start + 1440):
-                batch = [Report("x", problems[i % 5], regions[i // 5 % 10], minute * 60.0,
-                                f"r{minute}-{i}-{j}", f"n{i}-{j}")
-                         for i in range(n) for j in range(reports)]
+                batch = [
+                    Report(
+                        "x",
+                        problems[i % 5],
+                        regions[i // 5 % 10],
+                        minute * 60.0,
+                        f"r{minute}-{i}-{j}",
+                        f"n{i}-{j}",
+                    )
+                    for i in range(n)
+                    for j in range(reports)
+                ]
                 store.write(conn, batch)
             seen = next(conn.scan_iter(match="{svc:x}:seen:*"))
             marker = conn.memory_usage(seen)
@@ -346,10 +444,15 @@ def memory(series_counts: tuple[int, ...] = (1, 10, 50), reports: int = 2) -> st
                 for k in conn.scan_iter(match=pattern, count=5000):
                     conn.delete(k)
             per = (conn.info("memory")["used_memory"] - base) / n
-            usage = sum(conn.memory_usage(k) or 0 for k in conn.scan_iter(
-                match="{svc:x}:*", count=5000)) / n
-            lines.append(f"| {n} | {reports} | {per:,.0f} | {usage:,.0f} | {marker} "
-                         f"| {entry:,.0f} |")
+            usage = (
+                sum(
+                    conn.memory_usage(k) or 0 for k in conn.scan_iter(match="{svc:x}:*", count=5000)
+                )
+                / n
+            )
+            lines.append(
+                f"| {n} | {reports} | {per:,.0f} | {usage:,.0f} | {marker} | {entry:,.0f} |"
+            )
     finally:
         conn.close()
         server.stop()
@@ -358,33 +461,51 @@ def memory(series_counts: tuple[int, ...] = (1, 10, 50), reports: int = 2) -> st
 
 
 def table(results: list[Result]) -> str:
-    lines = ["| mode | requests/s | reports/s | p50 (ms) | p99 (ms) | % of ceiling "
-             "| server CPU µs/report | % of ceiling by CPU | errors |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| mode | requests/s | reports/s | p50 (ms) | p99 (ms) | % of ceiling "
+        "| server CPU µs/report | % of ceiling by CPU | errors |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         pct = "-" if r.pct_of_ceiling is None else f"{r.pct_of_ceiling:.0f}%"
         cpct = "-" if r.cpu_pct_of_ceiling is None else f"{r.cpu_pct_of_ceiling:.0f}%"
-        lines.append(f"| {r.mode} | {r.requests_per_s:,.0f} | {r.reports_per_s:,.0f} | "
-                     f"{r.p50_ms:.2f} | {r.p99_ms:.2f} | {pct} | {r.cpu_us_per_report:,.0f} | "
-                     f"{cpct} | {r.errors} |")
+        lines.append(
+            f"| {r.mode} | {r.requests_per_s:,.0f} | {r.reports_per_s:,.0f} | "
+            f"{r.p50_ms:.2f} | {r.p99_ms:.2f} | {pct} | {r.cpu_us_per_report:,.0f} | "
+            f"{cpct} | {r.errors} |"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="outage bench ingest", description=__doc__)
-    parser.add_argument("--seconds", type=float, default=3.0,
-                        help="per mode and round (default 3)")
-    parser.add_argument("--rounds", type=int, default=8,
-                        help="interleaved rounds over all modes, averaged (default 8)")
-    parser.add_argument("--connections", type=int, default=16,
-                        help="keep-alive connections for single reports (batches use 1/4)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="per mode and round (default 3)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=8,
+        help="interleaved rounds over all modes, averaged (default 8)",
+    )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=16,
+        help="keep-alive connections for single reports (batches use 1/4)",
+    )
     parser.add_argument("--batch", type=int, default=1000, help="reports per batch request")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="gunicorn workers (default OUTAGE_WEB_WORKERS or 2)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="gunicorn workers (default OUTAGE_WEB_WORKERS or 2)",
+    )
     parser.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--memory", action="store_true",
-                        help="measure Redis memory per series-day instead of throughput")
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="measure Redis memory per series-day instead of throughput",
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.memory:
         print(memory())

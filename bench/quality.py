@@ -30,8 +30,15 @@ QUICK = {"days": 14, "n_services": 6}
 FULL = {"days": 35, "n_services": 10}
 """Scenario size of the default run: under five minutes on two cores."""
 
-JSON_KEYS = ("recall", "precision", "false_alarms_per_service_week", "median_delay_min",
-             "p90_delay_min", "median_delay_ratio", "median_delay_ratio_poisson")
+JSON_KEYS = (
+    "recall",
+    "precision",
+    "false_alarms_per_service_week",
+    "median_delay_min",
+    "p90_delay_min",
+    "median_delay_ratio",
+    "median_delay_ratio_poisson",
+)
 """Headline metrics of every detector in --json (more keys follow them)."""
 
 
@@ -41,16 +48,20 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 
 def _share(m: dict, suffix: str = "") -> str:
     """Return "recall (detected/total)" over the outages with floor < duration/2."""
-    rec, total = m[f"recall_floor_under_half_duration{suffix}"], m[
-        f"outages_floor_under_half_duration{suffix}"]
+    rec, total = (
+        m[f"recall_floor_under_half_duration{suffix}"],
+        m[f"outages_floor_under_half_duration{suffix}"],
+    )
     return "-" if rec is None else f"{rec:.2f} ({round(rec * total)}/{total})"
 
 
 def table(results: list[Result]) -> str:
     """Return the headline table, one row per detector, as Markdown."""
-    head = ("| detector | recall | recall (floor<dur/2) | precision | false alarms / service-week "
-            "| median delay (min) | p90 delay (min) | median delay / floor "
-            "| median delay / Poisson floor | CPU s |")
+    head = (
+        "| detector | recall | recall (floor<dur/2) | precision | false alarms / service-week "
+        "| median delay (min) | p90 delay (min) | median delay / floor "
+        "| median delay / Poisson floor | CPU s |"
+    )
     lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         m = r.metrics
@@ -62,26 +73,31 @@ def table(results: list[Result]) -> str:
             f"| {_fmt(m['precision'])} "
             f"| {_fmt(m['false_alarms_per_service_week'], 1)} | {_fmt(m['median_delay_min'], 1)} "
             f"| {_fmt(m['p90_delay_min'], 1)} | {_fmt(m['median_delay_ratio'], 1)} "
-            f"| {_fmt(m['median_delay_ratio_poisson'], 1)} | {r.cpu_seconds:.1f} |")
+            f"| {_fmt(m['median_delay_ratio_poisson'], 1)} | {r.cpu_seconds:.1f} |"
+        )
     return "\n".join(lines)
 
 
 def details(results: list[Result]) -> str:
     """Return the secondary table: recall by difficulty, false alarms by cause, onsets."""
     bins = ("easy", "moderate", "hard")
-    lines = ["| detector | recall easy / moderate / hard | recall (Poisson floor<dur/2) "
-             "| false alarms / series-day | duplicates | median onset error (min) "
-             "| false alarms by cause |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| detector | recall easy / moderate / hard | recall (Poisson floor<dur/2) "
+        "| false alarms / series-day | duplicates | median onset error (min) "
+        "| false alarms by cause |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         m = r.metrics
         if m is None:
             continue
         rec = " / ".join(_fmt(m["recall_by_difficulty"][b][0]) for b in bins)
         causes = ", ".join(f"{k} {v}" for k, v in m["false_alarms_by_cause"].items()) or "-"
-        lines.append(f"| {r.name} | {rec} | {_share(m, '_poisson')} "
-                     f"| {_fmt(m['false_alarms_per_series_day'], 3)} "
-                     f"| {m['duplicates']} | {_fmt(m['median_onset_error_min'], 1)} | {causes} |")
+        lines.append(
+            f"| {r.name} | {rec} | {_share(m, '_poisson')} "
+            f"| {_fmt(m['false_alarms_per_series_day'], 3)} "
+            f"| {m['duplicates']} | {_fmt(m['median_onset_error_min'], 1)} | {causes} |"
+        )
     return "\n".join(lines)
 
 
@@ -91,14 +107,19 @@ def scenario_summary(scenario, size: dict) -> dict:
     from quality_score import difficulty, floor_under_half_duration
 
     return {
-        "seed": scenario.seed, "days": scenario.days, "eval_days": scenario.meta["eval_days"],
-        "services": len(scenario.services), "series": scenario.meta["n_series"],
+        "seed": scenario.seed,
+        "days": scenario.days,
+        "eval_days": scenario.meta["eval_days"],
+        "services": len(scenario.services),
+        "series": scenario.meta["n_series"],
         "outages_scored": len(scored),
-        "outages_by_difficulty": {b: sum(difficulty(o) == b for o in scored)
-                                  for b in ("easy", "moderate", "hard")},
+        "outages_by_difficulty": {
+            b: sum(difficulty(o) == b for o in scored) for b in ("easy", "moderate", "hard")
+        },
         "outages_floor_under_half_duration": sum(floor_under_half_duration(o) for o in scored),
         "outages_floor_under_half_duration_poisson": sum(
-            floor_under_half_duration(o, "cusum_floor_min") for o in scored),
+            floor_under_half_duration(o, "cusum_floor_min") for o in scored
+        ),
         "nuisances": sorted(n["kind"] for n in scenario.nuisances),
         **{k: v for k, v in size.items() if k not in ("days",)},
     }
@@ -110,22 +131,31 @@ def to_json(results: list[Result], summary: dict) -> dict:
     for r in results:
         m = r.metrics or {}
         entry = {k: m.get(k) for k in JSON_KEYS}
-        entry.update({
-            "cpu_seconds": round(r.cpu_seconds, 3),
-            "available": r.metrics is not None,
-            "false_alarms_per_series_day": m.get("false_alarms_per_series_day"),
-            "false_alarms_by_cause": m.get("false_alarms_by_cause"),
-            "duplicates": m.get("duplicates"),
-            "median_onset_error_min": m.get("median_onset_error_min"),
-            "recall_by_difficulty": m.get("recall_by_difficulty"),
-            **{k: m.get(k) for k in (
-                "recall_floor_under_half_duration", "outages_floor_under_half_duration",
-                "recall_floor_under_half_duration_poisson",
-                "outages_floor_under_half_duration_poisson")},
-        })
+        entry.update(
+            {
+                "cpu_seconds": round(r.cpu_seconds, 3),
+                "available": r.metrics is not None,
+                "false_alarms_per_series_day": m.get("false_alarms_per_series_day"),
+                "false_alarms_by_cause": m.get("false_alarms_by_cause"),
+                "duplicates": m.get("duplicates"),
+                "median_onset_error_min": m.get("median_onset_error_min"),
+                "recall_by_difficulty": m.get("recall_by_difficulty"),
+                **{
+                    k: m.get(k)
+                    for k in (
+                        "recall_floor_under_half_duration",
+                        "outages_floor_under_half_duration",
+                        "recall_floor_under_half_duration_poisson",
+                        "outages_floor_under_half_duration_poisson",
+                    )
+                },
+            }
+        )
         if r.sweep:
-            entry["sweep"] = [{"threshold": t, "recall": rec, "false_alarms_per_service_week": fa}
-                              for t, rec, fa in r.sweep]
+            entry["sweep"] = [
+                {"threshold": t, "recall": rec, "false_alarms_per_service_week": fa}
+                for t, rec, fa in r.sweep
+            ]
         detectors[r.name] = entry
     return {"detectors": detectors, "scenario": summary}
 
@@ -134,17 +164,31 @@ def main(argv: list[str] | None = None) -> int:
     """Run `outage bench quality [--seed N] [--quick] [--json] [--plot FILE.html]`."""
     parser = argparse.ArgumentParser(
         prog="outage bench quality",
-        description="Score ours and the peer detectors on seeded, labelled scenarios.")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                        help=f"scenario seed (default {DEFAULT_SEED})")
+        description="Score ours and the peer detectors on seeded, labelled scenarios.",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"scenario seed (default {DEFAULT_SEED})"
+    )
     parser.add_argument("--quick", action="store_true", help="small scenario, under a minute")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    parser.add_argument("--days", type=int, default=None,
-                        help="override the scenario's days (default 35, or 14 with --quick)")
-    parser.add_argument("--services", type=int, default=None,
-                        help="override the number of services (default 10, or 6 with --quick)")
-    parser.add_argument("--plot", type=Path, metavar="FILE.html",
-                        help="write a self-contained Plotly page (sweeps every threshold)")
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=None,
+        help="override the scenario's days (default 35, or 14 with --quick)",
+    )
+    parser.add_argument(
+        "--services",
+        type=int,
+        default=None,
+        help="override the number of services (default 10, or 6 with --quick)",
+    )
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE.html",
+        help="write a self-contained Plotly page (sweeps every threshold)",
+    )
     args = parser.parse_args(argv)
     size = dict(QUICK if args.quick else FULL)
     if args.days is not None:
@@ -156,8 +200,11 @@ def main(argv: list[str] | None = None) -> int:
         scenario = generate(args.seed, **size)
     except ValueError as exc:
         parser.error(str(exc))
-    say = (lambda _: None) if args.json else (lambda name: print(f"running {name} ...",
-                                                                  file=sys.stderr))
+    say = (
+        (lambda _: None)
+        if args.json
+        else (lambda name: print(f"running {name} ...", file=sys.stderr))
+    )
     results = evaluate_all(scenario, sweep=args.plot is not None, progress=say)
     summary = scenario_summary(scenario, size)
     if args.plot is not None:
@@ -168,12 +215,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(to_json(results, summary), indent=1))
         return 0
     by_bin = "/".join(str(v) for v in summary["outages_by_difficulty"].values())
-    print(f"scenario: seed {scenario.seed}, {scenario.days} days ({summary['eval_days']} scored), "
-          f"{summary['services']} services, {summary['series']} series, "
-          f"{summary['outages_scored']} scored outages (easy/moderate/hard {by_bin}, "
-          f"floor < duration/2: {summary['outages_floor_under_half_duration']}, "
-          f"Poisson floor < duration/2: {summary['outages_floor_under_half_duration_poisson']}), "
-          f"nuisances: {', '.join(summary['nuisances'])}")
+    print(
+        f"scenario: seed {scenario.seed}, {scenario.days} days ({summary['eval_days']} scored), "
+        f"{summary['services']} services, {summary['series']} series, "
+        f"{summary['outages_scored']} scored outages (easy/moderate/hard {by_bin}, "
+        f"floor < duration/2: {summary['outages_floor_under_half_duration']}, "
+        f"Poisson floor < duration/2: {summary['outages_floor_under_half_duration_poisson']}), "
+        f"nuisances: {', '.join(summary['nuisances'])}"
+    )
     print()
     print(table(results))
     print()

@@ -59,10 +59,16 @@ def _ours_params(fn: Callable, target: float | None) -> dict:
 
 
 def _score(scenario: Scenario, incidents: list[dict]) -> dict:
-    return score(incidents, scenario.outages, scenario.nuisances,
-                 start_minute=scenario.start_minute, eval_start=scenario.eval_start,
-                 n_minutes=scenario.n_minutes, n_services=len(scenario.services),
-                 n_series=scenario.meta["n_series"])
+    return score(
+        incidents,
+        scenario.outages,
+        scenario.nuisances,
+        start_minute=scenario.start_minute,
+        eval_start=scenario.eval_start,
+        n_minutes=scenario.n_minutes,
+        n_services=len(scenario.services),
+        n_series=scenario.meta["n_series"],
+    )
 
 
 def run_ours(fn: Callable, scenario: Scenario, target: float | None = None) -> list[dict]:
@@ -70,8 +76,9 @@ def run_ours(fn: Callable, scenario: Scenario, target: float | None = None) -> l
     kwargs = _ours_params(fn, target)
     out: list[dict] = []
     for svc in scenario.services:
-        incidents = fn(svc.name, svc.leaf_keys, scenario.start_minute, svc.reports,
-                       svc.reporters, **kwargs)
+        incidents = fn(
+            svc.name, svc.leaf_keys, scenario.start_minute, svc.reports, svc.reporters, **kwargs
+        )
         out.extend(i.to_dict() if hasattr(i, "to_dict") else dict(i) for i in incidents)
     return out
 
@@ -95,8 +102,7 @@ def evaluate_ours(scenario: Scenario, sweep: bool) -> Result:
 
 def make_peers(scenario: Scenario) -> list[Peer]:
     """Return every peer in table order."""
-    return [DowndetectorStyle(), Ewma3Sigma(), EarsC2(), EarsC3(), Shesd(),
-            OracleCusum(scenario)]
+    return [DowndetectorStyle(), Ewma3Sigma(), EarsC2(), EarsC3(), Shesd(), OracleCusum(scenario)]
 
 
 def evaluate_peer(peer: Peer, scenario: Scenario, sweep: bool) -> Result:
@@ -109,8 +115,9 @@ def evaluate_peer(peer: Peer, scenario: Scenario, sweep: bool) -> Result:
     incidents: list[dict] = []
     for svc in scenario.services:
         start = scenario.start_minute + first
-        state = peer.prepare(svc.name, svc.leaf_keys, start, svc.reports[:, first:],
-                             svc.reporters[:, first:])
+        state = peer.prepare(
+            svc.name, svc.leaf_keys, start, svc.reports[:, first:], svc.reporters[:, first:]
+        )
         states.append((svc.name, start, state))
         incidents.extend(peer.incidents(svc.name, start, state))
     cpu = time.process_time() - t0
@@ -124,12 +131,14 @@ def evaluate_peer(peer: Peer, scenario: Scenario, sweep: bool) -> Result:
     return Result(peer.name, metrics, cpu, points)
 
 
-def evaluate_all(scenario: Scenario, sweep: bool = False,
-                 progress: Callable[[str], None] | None = None) -> list[Result]:
+def evaluate_all(
+    scenario: Scenario, sweep: bool = False, progress: Callable[[str], None] | None = None
+) -> list[Result]:
     """Return results for ours and every peer, ours first."""
     results = []
     for name, job in [("ours", lambda: evaluate_ours(scenario, sweep))] + [
-            (p.name, lambda p=p: evaluate_peer(p, scenario, sweep)) for p in make_peers(scenario)]:
+        (p.name, lambda p=p: evaluate_peer(p, scenario, sweep)) for p in make_peers(scenario)
+    ]:
         if progress:
             progress(name)
         results.append(job())

@@ -87,9 +87,14 @@ def score(
     duplicates = 0
     false_alarms: Counter[str] = Counter()
     for (start, detect, end), svc in scored:
-        hits = [o for o in outages if o["service"] == svc
-                and detect >= o["start"] - tolerance
-                and start < o["end"] + tolerance and end > o["start"] - tolerance]
+        hits = [
+            o
+            for o in outages
+            if o["service"] == svc
+            and detect >= o["start"] - tolerance
+            and start < o["end"] + tolerance
+            and end > o["start"] - tolerance
+        ]
         if not hits:
             false_alarms[_cause(svc, start, end, nuisances, tolerance)] += 1
             continue
@@ -107,9 +112,15 @@ def score(
     for o in scored_outages:
         hit = detections.get(o["id"])
         by_bin[difficulty(o)][1] += 1
-        row = {"id": o["id"], "service": o["service"], "duration_min": o["duration_min"],
-               "floor_min": o["info_floor_min"], "poisson_floor_min": o["cusum_floor_min"],
-               "detected": hit is not None, "delay_min": None}
+        row = {
+            "id": o["id"],
+            "service": o["service"],
+            "duration_min": o["duration_min"],
+            "floor_min": o["info_floor_min"],
+            "poisson_floor_min": o["cusum_floor_min"],
+            "detected": hit is not None,
+            "delay_min": None,
+        }
         for suffix, key in FLOORS:
             if floor_under_half_duration(o, key):
                 half[suffix][1] += 1
@@ -142,20 +153,30 @@ def score(
         **{f"median_delay_ratio{suffix}": _pct(ratios[suffix], 50) for suffix, _ in FLOORS},
         "median_onset_error_min": _pct(onset_err, 50),
         "median_abs_onset_error_min": _pct([abs(e) for e in onset_err], 50),
-        "recall_by_difficulty": {name: (hit / total if total else None, total)
-                                 for name, (hit, total) in by_bin.items()},
-        **{f"recall_floor_under_half_duration{suffix}": hit / total if total else None
-           for suffix, (hit, total) in half.items()},
-        **{f"outages_floor_under_half_duration{suffix}": total
-           for suffix, (_, total) in half.items()},
+        "recall_by_difficulty": {
+            name: (hit / total if total else None, total) for name, (hit, total) in by_bin.items()
+        },
+        **{
+            f"recall_floor_under_half_duration{suffix}": hit / total if total else None
+            for suffix, (hit, total) in half.items()
+        },
+        **{
+            f"outages_floor_under_half_duration{suffix}": total
+            for suffix, (_, total) in half.items()
+        },
         "per_outage": rows,
     }
 
 
 def _cause(service: str, start: int, end: int, nuisances: list[dict], tolerance: int) -> str:
     """Return the kind of the shortest nuisance of `service` overlapping [start, end)."""
-    hits = [n for n in nuisances if service in n["services"]
-            and start < n["end"] + tolerance and end > n["start"] - tolerance]
+    hits = [
+        n
+        for n in nuisances
+        if service in n["services"]
+        and start < n["end"] + tolerance
+        and end > n["start"] - tolerance
+    ]
     if not hits:
         return "none"
     return min(hits, key=lambda n: n["end"] - n["start"])["kind"]

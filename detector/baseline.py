@@ -74,16 +74,28 @@ class Baseline:
     def ready(self, params: Params) -> np.ndarray:
         """Tell which series have enough history to be tested, shape (n,)."""
         return (self.own_counts >= params.min_series_reports) & (
-            self.mode is not BaselineMode.INSUFFICIENT_HISTORY)
+            self.mode is not BaselineMode.INSUFFICIENT_HISTORY
+        )
 
     @classmethod
     def empty(cls, n: int, fitted_slot: int = -1) -> Baseline:
         """Return the baseline of a service without enough history."""
-        return cls(BaselineMode.INSUFFICIENT_HISTORY, np.zeros((n, SLOTS_PER_WEEK)),
-                   np.ones(n), np.ones(n), np.ones(n), fitted_slot, np.zeros(n))
+        return cls(
+            BaselineMode.INSUFFICIENT_HISTORY,
+            np.zeros((n, SLOTS_PER_WEEK)),
+            np.ones(n),
+            np.ones(n),
+            np.ones(n),
+            fitted_slot,
+            np.zeros(n),
+        )
 
-    def variance(self, mean: np.ndarray, rows: slice | int | np.ndarray = slice(None),
-                 minutes: float | np.ndarray = SLOT_MINUTES) -> np.ndarray:
+    def variance(
+        self,
+        mean: np.ndarray,
+        rows: slice | int | np.ndarray = slice(None),
+        minutes: float | np.ndarray = SLOT_MINUTES,
+    ) -> np.ndarray:
         """Return the NB variance of window sums with this mean; mean shape (rows,) or (rows, k).
 
         minutes: window length(s), scalar or shape (k,). The quadratic term splits into
@@ -94,8 +106,9 @@ class Baseline:
         """
         mean = np.asarray(mean, dtype=float)
         c2_minute = self.c2 if self.c2_minute is None else self.c2_minute
-        phi, phi_q, c2, extra = (a[rows] for a in (self.phi, self.phi_q, self.c2,
-                                                   np.maximum(c2_minute - self.c2, 0.0)))
+        phi, phi_q, c2, extra = (
+            a[rows] for a in (self.phi, self.phi_q, self.c2, np.maximum(c2_minute - self.c2, 0.0))
+        )
         if mean.ndim == 2:
             phi, phi_q, c2, extra = phi[:, None], phi_q[:, None], c2[:, None], extra[:, None]
         w = np.minimum(np.asarray(minutes, dtype=float), SLOT_MINUTES)
@@ -104,16 +117,17 @@ class Baseline:
 
     def grown(self, extra: int) -> Baseline:
         """Return this baseline with `extra` unfitted rows appended."""
-        return Baseline(self.mode,
-                        np.concatenate([self.profile, np.zeros((extra, SLOTS_PER_WEEK))]),
-                        np.concatenate([self.phi, np.ones(extra)]),
-                        np.concatenate([self.phi_q, np.ones(extra)]),
-                        np.concatenate([self.c2, np.ones(extra)]), self.fitted_slot,
-                        np.concatenate([self.own_counts, np.zeros(extra)]),
-                        None if self.c2_minute is None
-                        else np.concatenate([self.c2_minute, np.ones(extra)]),
-                        None if self.phi_free is None
-                        else np.concatenate([self.phi_free, np.ones(extra)]))
+        return Baseline(
+            self.mode,
+            np.concatenate([self.profile, np.zeros((extra, SLOTS_PER_WEEK))]),
+            np.concatenate([self.phi, np.ones(extra)]),
+            np.concatenate([self.phi_q, np.ones(extra)]),
+            np.concatenate([self.c2, np.ones(extra)]),
+            self.fitted_slot,
+            np.concatenate([self.own_counts, np.zeros(extra)]),
+            None if self.c2_minute is None else np.concatenate([self.c2_minute, np.ones(extra)]),
+            None if self.phi_free is None else np.concatenate([self.phi_free, np.ones(extra)]),
+        )
 
 
 def expected_per_minute(profile: np.ndarray, minutes: np.ndarray) -> np.ndarray:
@@ -150,8 +164,11 @@ def _robust_mean(values: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.nda
     hi_idx = np.broadcast_to(np.maximum(count, 1) // 2, ordered[:, 0].shape)[:, None]
     lo = np.take_along_axis(ordered, np.minimum(lo_idx, values.shape[1] - 1), axis=1)[:, 0]
     hi = np.take_along_axis(ordered, np.minimum(hi_idx, values.shape[1] - 1), axis=1)[:, 0]
-    median = np.where(count > 0, 0.5 * (np.where(np.isfinite(lo), lo, 0.0)
-                                        + np.where(np.isfinite(hi), hi, 0.0)), 0.0)
+    median = np.where(
+        count > 0,
+        0.5 * (np.where(np.isfinite(lo), lo, 0.0) + np.where(np.isfinite(hi), hi, 0.0)),
+        0.0,
+    )
     spread = 3.0 * np.sqrt(median + 1.0)
     clipped = np.clip(values, (median - spread)[:, None], (median + spread)[:, None])
     total = np.where(ok[None], clipped, 0.0).sum(axis=1)
@@ -181,8 +198,9 @@ MOMENTS = 6
 f^2, f^3, f^4, f r^2, f^2 r^2 with weights 1 / (f + 1)^2) and the number of points."""
 
 
-def residual_moments(obs: np.ndarray, fit: np.ndarray, ok: np.ndarray,
-                     inflate: float = 1.0) -> np.ndarray:
+def residual_moments(
+    obs: np.ndarray, fit: np.ndarray, ok: np.ndarray, inflate: float = 1.0
+) -> np.ndarray:
     """Return the MOMENTS sums of squared residuals (obs - fit)^2 * inflate over axis 1.
 
     obs, fit: counts and their expectations, shape (n, L); ok: valid points, shape (L,) or
@@ -193,12 +211,17 @@ def residual_moments(obs: np.ndarray, fit: np.ndarray, ok: np.ndarray,
     wf2 = wf * fit
     wf3 = wf2 * fit
     wr = wf * (obs - fit) ** 2 * inflate
-    return np.stack([wf2.sum(1), wf3.sum(1), (wf3 * fit).sum(1), wr.sum(1),
-                     (wr * fit).sum(1), ok.sum(1)], axis=1)
+    return np.stack(
+        [wf2.sum(1), wf3.sum(1), (wf3 * fit).sum(1), wr.sum(1), (wr * fit).sum(1), ok.sum(1)],
+        axis=1,
+    )
 
 
-def solve_dispersion(mom: np.ndarray, level_floor: float, cap: float,
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def solve_dispersion(
+    mom: np.ndarray,
+    level_floor: float,
+    cap: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Fit E[(y - f)^2] two ways from residual moments: phi_lin * f, and phi_q * f + c2 * f^2.
 
     The linear fit puts all extra variance on short windows (conservative there); the
@@ -224,8 +247,12 @@ def solve_dispersion(mom: np.ndarray, level_floor: float, cap: float,
     low_phi = phi_q < 1.0
     c2 = np.where(low_phi, np.maximum((b2 - s12) / np.maximum(s22, tiny), c2_floor), c2)
     ucb = 1.0 + 2.0 / np.sqrt(np.maximum(points, 1.0))
-    return (np.clip(phi_lin * ucb, 1.0, cap), np.clip(phi_q, 1.0, cap),
-            np.clip(c2 * ucb, c2_floor, 4.0), np.clip(phi_free * ucb, 1.0, cap))
+    return (
+        np.clip(phi_lin * ucb, 1.0, cap),
+        np.clip(phi_q, 1.0, cap),
+        np.clip(c2 * ucb, c2_floor, 4.0),
+        np.clip(phi_free * ucb, 1.0, cap),
+    )
 
 
 def _inflation(kernel: tuple[float, ...], reps: int, mode: BaselineMode, span: int) -> float:
@@ -239,8 +266,9 @@ def _inflation(kernel: tuple[float, ...], reps: int, mode: BaselineMode, span: i
     return (1.0 + sq) / max((1.0 - own) ** 2 + sq - own * own, 1e-3)
 
 
-def _gather(hist: np.ndarray, excluded: np.ndarray, now_slot: int, first_slot: int,
-            length: int) -> tuple[np.ndarray, np.ndarray]:
+def _gather(
+    hist: np.ndarray, excluded: np.ndarray, now_slot: int, first_slot: int, length: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Return the last `length` complete slots (n, length) and their validity (length,)."""
     slots = np.arange(now_slot - length, now_slot, dtype=np.int64)
     ring = slots % hist.shape[1]
@@ -248,8 +276,14 @@ def _gather(hist: np.ndarray, excluded: np.ndarray, now_slot: int, first_slot: i
     return hist[:, ring].astype(float), ok
 
 
-def _borrow(profile: np.ndarray, totals: np.ndarray, support: np.ndarray, donors: np.ndarray,
-            depths: np.ndarray, prior: float) -> np.ndarray:
+def _borrow(
+    profile: np.ndarray,
+    totals: np.ndarray,
+    support: np.ndarray,
+    donors: np.ndarray,
+    depths: np.ndarray,
+    prior: float,
+) -> np.ndarray:
     """Shrink each series' profile towards its donor's shape scaled by its share.
 
     support: counts behind each point of the own profile, shape (n,); the own profile gets
@@ -264,13 +298,19 @@ def _borrow(profile: np.ndarray, totals: np.ndarray, support: np.ndarray, donors
         weight = support[rows] / (support[rows] + prior)
         share = (totals[rows] + 0.5) / (totals[donor] + 1.0)
         out[rows] = weight[:, None] * profile[rows] + (1.0 - weight[:, None]) * (
-            share[:, None] * out[donor])
+            share[:, None] * out[donor]
+        )
     return out
 
 
 def fit_baseline(
-    hist: np.ndarray, excluded: np.ndarray, now_slot: int, first_slot: int,
-    donors: np.ndarray, depths: np.ndarray, params: Params,
+    hist: np.ndarray,
+    excluded: np.ndarray,
+    now_slot: int,
+    first_slot: int,
+    donors: np.ndarray,
+    depths: np.ndarray,
+    params: Params,
     minute_moments: np.ndarray | None = None,
 ) -> Baseline:
     """Fit the baseline from the rollup ring using only slots before now_slot.
@@ -286,11 +326,19 @@ def fit_baseline(
         return Baseline.empty(n, now_slot)
     weeks = min(span // SLOTS_PER_WEEK, params.history_weeks)
     if span >= params.weekly_after_days * SLOTS_PER_DAY and weeks >= 1:
-        mode, period, reps, floor = (BaselineMode.WEEKLY, SLOTS_PER_WEEK, weeks,
-                                     params.level_noise_floor)
+        mode, period, reps, floor = (
+            BaselineMode.WEEKLY,
+            SLOTS_PER_WEEK,
+            weeks,
+            params.level_noise_floor,
+        )
     elif span >= params.daily_after_hours * 4:
-        mode, period, reps, floor = (BaselineMode.DAILY, SLOTS_PER_DAY,
-                                     min(span // SLOTS_PER_DAY, 7), params.daily_level_cv)
+        mode, period, reps, floor = (
+            BaselineMode.DAILY,
+            SLOTS_PER_DAY,
+            min(span // SLOTS_PER_DAY, 7),
+            params.daily_level_cv,
+        )
     else:
         mode, period, reps, floor = BaselineMode.FLAT, span, 1, params.cold_start_level_cv
     vals, ok = _gather(hist, excluded, now_slot, first_slot, period * reps)
@@ -309,8 +357,9 @@ def fit_baseline(
                 both = okk[k] & okk[-1]
                 s_ref = (ref * both).sum(1)
                 s_k = (cube[:, k, :] * both).sum(1)
-                scale[:, k] = np.clip((s_ref + params.week_scale_prior)
-                                      / (s_k + params.week_scale_prior), 0.5, 2.0)
+                scale[:, k] = np.clip(
+                    (s_ref + params.week_scale_prior) / (s_k + params.week_scale_prior), 0.5, 2.0
+                )
         mean, count = _robust_mean(cube * scale[:, :, None], okk)
         fallback = _same_time_of_day(cube * scale[:, :, None], okk, totals / max(int(ok.sum()), 1))
         chrono = _smooth(np.where(count[None] > 0, mean, fallback), params.smoothing_kernel)
@@ -318,16 +367,22 @@ def fit_baseline(
     points = 1.0 if mode is BaselineMode.FLAT else kernel.sum() ** 2 / (kernel**2).sum() / period
     chrono = _borrow(chrono, totals, totals * points, donors, depths, params.borrow_prior_counts)
     chrono = np.maximum(chrono, params.min_rate_per_min * SLOT_MINUTES)
-    fit = (np.tile(chrono, (1, reps)) if mode is not BaselineMode.FLAT else chrono)
+    fit = np.tile(chrono, (1, reps)) if mode is not BaselineMode.FLAT else chrono
     fit = fit / np.repeat(scale, period, axis=1)
     inflate = _inflation(params.smoothing_kernel, reps, mode, period)
-    phi, phi_q, c2, phi_free = solve_dispersion(residual_moments(vals, fit, ok, inflate),
-                                                floor, params.max_overdispersion)
+    phi, phi_q, c2, phi_free = solve_dispersion(
+        residual_moments(vals, fit, ok, inflate), floor, params.max_overdispersion
+    )
     c2_minute = None
     if minute_moments is not None:
         measured = minute_moments[:, -1] >= SLOTS_PER_DAY * SLOT_MINUTES
-        c2_minute = np.where(measured, solve_dispersion(
-            minute_moments, params.level_noise_floor, params.max_overdispersion)[2], c2)
+        c2_minute = np.where(
+            measured,
+            solve_dispersion(minute_moments, params.level_noise_floor, params.max_overdispersion)[
+                2
+            ],
+            c2,
+        )
     if mode is BaselineMode.FLAT:
         profile = np.repeat(chrono[:, :1], SLOTS_PER_WEEK, axis=1)
     elif mode is BaselineMode.DAILY:

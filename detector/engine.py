@@ -89,14 +89,20 @@ class ServiceDetector:
         minutes = np.asarray(minutes, dtype=np.int64)
         if not self.ready[row]:
             return np.zeros(minutes.shape), np.zeros(minutes.shape)
-        mu = np.maximum(expected_per_minute(self.baseline.profile[row:row + 1],
-                                            minutes.ravel())[0], self.params.min_rate_per_min)
+        mu = np.maximum(
+            expected_per_minute(self.baseline.profile[row : row + 1], minutes.ravel())[0],
+            self.params.min_rate_per_min,
+        )
         var = self.baseline.variance(mu, row, minutes=1)
         return mu.reshape(minutes.shape), nb_quantile(0.99, mu, var).reshape(minutes.shape)
 
     # ----------------------------------------------------------------------- advance
-    def advance(self, minute: int, leaf_counts: Mapping[Key, tuple[int, int | None]],
-                prefixes: int | None = None) -> list[IncidentEvent]:
+    def advance(
+        self,
+        minute: int,
+        leaf_counts: Mapping[Key, tuple[int, int | None]],
+        prefixes: int | None = None,
+    ) -> list[IncidentEvent]:
         """Feed one complete minute of leaf counts; return the incident events it caused.
 
         leaf_counts: (region, problem) -> (reports, distinct reporters or None).
@@ -117,8 +123,9 @@ class ServiceDetector:
             try:
                 reports, reporters = value
             except (TypeError, ValueError):
-                raise ValueError(f"counts of {key!r} must be (reports, reporters or None)"
-                                 ) from None
+                raise ValueError(
+                    f"counts of {key!r} must be (reports, reporters or None)"
+                ) from None
             if type(reports) is not int or reports < 0:
                 reports = _as_count(reports, "reports")
             if reporters is None:
@@ -134,16 +141,18 @@ class ServiceDetector:
             zeros = np.zeros(len(self.index))
             for skipped in range(last + 1, minute):
                 events.extend(self._step(skipped, zeros, zeros, None))
-        leaf_pos = [known[key] if key in known else self.index.leaf_position(key)
-                    for key, _, _ in rows]
+        leaf_pos = [
+            known[key] if key in known else self.index.leaf_position(key) for key, _, _ in rows
+        ]
         self._sync_size()
         raw = np.zeros(len(self.index.leaves))
         counted = np.zeros(len(self.index.leaves))
         for pos, (_, reports, reporters) in zip(leaf_pos, rows, strict=True):
             raw[pos] += reports
             counted[pos] += reporters
-        events.extend(self._step(minute, self.index.rollup(counted), self.index.rollup(raw),
-                                 prefixes))
+        events.extend(
+            self._step(minute, self.index.rollup(counted), self.index.rollup(raw), prefixes)
+        )
         return events
 
     def refresh_baseline(self) -> None:
@@ -151,21 +160,43 @@ class ServiceDetector:
         if self.state.slot is None or self.state.first_minute is None:
             return
         first_slot = -(-self.state.first_minute // SLOT_MINUTES)
-        shifts = detect_shifts(self.hist, self.excluded, self.state.slot, first_slot,
-                               self.index.keys, self.baseline, self.params)
+        shifts = detect_shifts(
+            self.hist,
+            self.excluded,
+            self.state.slot,
+            first_slot,
+            self.index.keys,
+            self.baseline,
+            self.params,
+        )
         if shifts:
-            realign(self.hist, self.excluded, self.state.slot, first_slot, self.index.keys,
-                    shifts, self.params)
+            realign(
+                self.hist,
+                self.excluded,
+                self.state.slot,
+                first_slot,
+                self.index.keys,
+                shifts,
+                self.params,
+            )
             self._dirty.add("history")
-        self.baseline = fit_baseline(self.hist, self.excluded, self.state.slot, first_slot,
-                                     self._donors, self._depths, self.params,
-                                     self.state.minute_moments)
+        self.baseline = fit_baseline(
+            self.hist,
+            self.excluded,
+            self.state.slot,
+            first_slot,
+            self._donors,
+            self._depths,
+            self.params,
+            self.state.minute_moments,
+        )
         self.ready = self.baseline.ready(self.params)
         self._shape_cache()
         self._dirty.add("baseline")
 
-    def _step(self, t: int, x: np.ndarray, raw: np.ndarray,
-              prefixes: int | None) -> list[IncidentEvent]:
+    def _step(
+        self, t: int, x: np.ndarray, raw: np.ndarray, prefixes: int | None
+    ) -> list[IncidentEvent]:
         st, params = self.state, self.params
         if st.first_minute is None:
             st.first_minute = t
@@ -190,8 +221,21 @@ class ServiceDetector:
         # moment equation of that minute's distribution (to 1e-4, from a table), so exp(S)
         # stays a martingale and ARL0 >= exp(h) holds as with a fixed tilt.
         disp = self._disp_a + self._disp_b * mu
-        tests = run_tests(st, t, x_adj, raw, mu, base, self.ready, self._alpha, self._h,
-                          self._tilt_table(disp), self._mix_parent, prefixes, params)
+        tests = run_tests(
+            st,
+            t,
+            x_adj,
+            raw,
+            mu,
+            base,
+            self.ready,
+            self._alpha,
+            self._h,
+            self._tilt_table(disp),
+            self._mix_parent,
+            prefixes,
+            params,
+        )
         events = self.lifecycle.step(tests, st, self.index.keys, self._depths, base)
         for event in events:
             if event.kind is EventKind.OPEN:
@@ -250,8 +294,9 @@ class ServiceDetector:
         if n == old:
             return
         extra = n - old
-        self.hist = np.concatenate([self.hist, np.zeros((extra, self.hist.shape[1]),
-                                                        dtype=np.int64)])
+        self.hist = np.concatenate(
+            [self.hist, np.zeros((extra, self.hist.shape[1]), dtype=np.int64)]
+        )
         self.state.grow(n)
         self.baseline = self.baseline.grown(extra)
         self.ready = np.concatenate([self.ready, np.zeros(extra, dtype=bool)])
@@ -265,15 +310,31 @@ class ServiceDetector:
         return {
             "index": self.index.to_json(),
             "history": pack({"hist": self.hist, "excluded": self.excluded}, compress=True),
-            "baseline": pack({"profile": base.profile, "phi": base.phi, "phi_q": base.phi_q,
-                              "c2": base.c2, "own_counts": base.own_counts,
-                              "ready": self.ready,
-                              **{name: getattr(base, name) for name in ("c2_minute", "phi_free")
-                                 if getattr(base, name) is not None}},
-                             {"mode": str(base.mode), "fitted_slot": base.fitted_slot}),
-            "state": pack(self.state.arrays(),
-                          {**self.state.meta(), "lifecycle": self.lifecycle.to_state(),
-                           "service": self.service, "format": FORMAT_VERSION}),
+            "baseline": pack(
+                {
+                    "profile": base.profile,
+                    "phi": base.phi,
+                    "phi_q": base.phi_q,
+                    "c2": base.c2,
+                    "own_counts": base.own_counts,
+                    "ready": self.ready,
+                    **{
+                        name: getattr(base, name)
+                        for name in ("c2_minute", "phi_free")
+                        if getattr(base, name) is not None
+                    },
+                },
+                {"mode": str(base.mode), "fitted_slot": base.fitted_slot},
+            ),
+            "state": pack(
+                self.state.arrays(),
+                {
+                    **self.state.meta(),
+                    "lifecycle": self.lifecycle.to_state(),
+                    "service": self.service,
+                    "format": FORMAT_VERSION,
+                },
+            ),
         }
 
     def dirty_parts(self) -> dict[str, bytes]:
@@ -284,8 +345,9 @@ class ServiceDetector:
         return out
 
     @classmethod
-    def from_parts(cls, service: str, parts: Mapping[str, bytes],
-                   params: Params | None = None) -> ServiceDetector:
+    def from_parts(
+        cls, service: str, parts: Mapping[str, bytes], params: Params | None = None
+    ) -> ServiceDetector:
         """Restore a detector saved by to_parts; raise ValueError on inconsistent parts."""
         missing = [name for name in PARTS if name not in parts]
         if missing:
@@ -299,14 +361,24 @@ class ServiceDetector:
         if st_meta.get("format") != FORMAT_VERSION or st_meta.get("service") != service:
             raise ValueError("state part belongs to another service or format")
         n = len(det.index)
-        if hist["hist"].shape != (n, p.history_slots) or st_arrays["ring"].shape != (
-                n, 3, p.recent_minutes) or arrays["profile"].shape[0] != n:
+        if (
+            hist["hist"].shape != (n, p.history_slots)
+            or st_arrays["ring"].shape != (n, 3, p.recent_minutes)
+            or arrays["profile"].shape[0] != n
+        ):
             raise ValueError("detector parts do not match the series index or params")
         det.hist, det.excluded = hist["hist"], hist["excluded"]
-        det.baseline = Baseline(BaselineMode(meta["mode"]), arrays["profile"], arrays["phi"],
-                                arrays["phi_q"], arrays["c2"], int(meta["fitted_slot"]),
-                                arrays["own_counts"], arrays.get("c2_minute"),
-                                arrays.get("phi_free"))
+        det.baseline = Baseline(
+            BaselineMode(meta["mode"]),
+            arrays["profile"],
+            arrays["phi"],
+            arrays["phi_q"],
+            arrays["c2"],
+            int(meta["fitted_slot"]),
+            arrays["own_counts"],
+            arrays.get("c2_minute"),
+            arrays.get("phi_free"),
+        )
         det.ready = arrays["ready"]
         lifecycle = st_meta.pop("lifecycle")
         st_meta.pop("service")

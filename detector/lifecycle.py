@@ -50,11 +50,17 @@ def end_offset(x: np.ndarray, mu: np.ndarray, ratio: float) -> int:
 
 def severity_for(ratio: float, count: float, minutes: int, params: Params) -> Severity:
     """Grade an incident from its 15-minute ratio, counted reporters and age in minutes."""
-    if (ratio >= params.outage_ratio and count >= params.outage_min_reporters
-            and minutes >= params.outage_minutes):
+    if (
+        ratio >= params.outage_ratio
+        and count >= params.outage_min_reporters
+        and minutes >= params.outage_minutes
+    ):
         return Severity.OUTAGE
-    if (ratio >= params.problems_ratio and count >= params.problems_min_reporters
-            and minutes >= params.problems_minutes):
+    if (
+        ratio >= params.problems_ratio
+        and count >= params.problems_min_reporters
+        and minutes >= params.problems_minutes
+    ):
         return Severity.PROBLEMS
     return Severity.POSSIBLE
 
@@ -67,15 +73,21 @@ def _within(region: str, scope: str) -> bool:
 def _child_rows(keys: tuple[Key, ...], scope: Key) -> tuple[list[int], list[int]]:
     """Rows of the regions within scope (same problem) and of the problems of its region."""
     region, problem = scope
-    regions = [i for i, (r, q) in enumerate(keys)
-               if q == problem and r != GLOBAL and _within(r, region)]
+    regions = [
+        i for i, (r, q) in enumerate(keys) if q == problem and r != GLOBAL and _within(r, region)
+    ]
     problems = [i for i, (r, q) in enumerate(keys) if r == region and q != GLOBAL]
     return regions, problems
 
 
-def attribute(keys: list[Key], scope: Key, obs: np.ndarray, exp: np.ndarray,
-              base: Baseline, params: Params,
-              ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Share, ...], tuple[Share, ...]]:
+def attribute(
+    keys: list[Key],
+    scope: Key,
+    obs: np.ndarray,
+    exp: np.ndarray,
+    base: Baseline,
+    params: Params,
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Share, ...], tuple[Share, ...]]:
     """List affected regions and problems by excess since onset, most affected first.
 
     obs, exp: counted reporters since onset per series, shape (n,).
@@ -86,22 +98,29 @@ def attribute(keys: list[Key], scope: Key, obs: np.ndarray, exp: np.ndarray,
     exp = np.maximum(exp, 1e-9)
     p = np.ones(len(keys))
     if rows_all.size:
-        p[rows_all] = nb_sf(obs[rows_all], exp[rows_all], base.variance(exp[rows_all],
-                                                                         rows_all))
+        p[rows_all] = nb_sf(obs[rows_all], exp[rows_all], base.variance(exp[rows_all], rows_all))
     scope_row = keys.index(scope)
     scope_excess = max(float(obs[scope_row] - exp[scope_row]), 0.0)
-    hit = ((obs >= params.attribution_min_ratio * exp) & (obs - exp >= params.min_excess)
-           & (obs - exp >= params.attribution_min_share * scope_excess)
-           & (p <= params.attribution_alpha))
+    hit = (
+        (obs >= params.attribution_min_ratio * exp)
+        & (obs - exp >= params.min_excess)
+        & (obs - exp >= params.attribution_min_share * scope_excess)
+        & (p <= params.attribution_alpha)
+    )
     out: list[Any] = []
     for rows, pos in ((region_rows, 0), (problem_rows, 1)):
         rows = sorted(rows, key=lambda i: (-(obs[i] - exp[i]), keys[i]))
         names = tuple(keys[i][pos] for i in rows if hit[i])[: params.max_listed]
         shares = tuple(
-            Share(keys[i][pos], float(obs[i]), float(exp[i]),
-                  float(obs[i] / max(obs[scope_row], 1e-9)),
-                  float(exp[i] / max(exp[scope_row], 1e-9)))
-            for i in rows[: params.max_listed])
+            Share(
+                keys[i][pos],
+                float(obs[i]),
+                float(exp[i]),
+                float(obs[i] / max(obs[scope_row], 1e-9)),
+                float(exp[i] / max(exp[scope_row], 1e-9)),
+            )
+            for i in rows[: params.max_listed]
+        )
         out.extend([names, shares])
     return out[0], out[2], out[1], out[3]
 
@@ -119,20 +138,37 @@ class Lifecycle:
 
     def to_state(self) -> dict[str, Any]:
         """Return the lifecycle as a JSON-ready dict."""
-        return {"open": None if self.open is None else self.open.to_state(),
-                "last_closed": None if self.last_closed is None else self.last_closed.to_state(),
-                "closed_at": self.closed_at, "quiet_since": self.quiet_since}
+        return {
+            "open": None if self.open is None else self.open.to_state(),
+            "last_closed": None if self.last_closed is None else self.last_closed.to_state(),
+            "closed_at": self.closed_at,
+            "quiet_since": self.quiet_since,
+        }
 
     @classmethod
     def from_state(cls, service: str, params: Params, raw: dict[str, Any]) -> Lifecycle:
         """Restore a lifecycle saved by to_state."""
+
         def load(x: dict[str, Any] | None) -> Incident | None:
             return None if x is None else Incident.from_state(x)
-        return cls(service, params, load(raw["open"]), load(raw["last_closed"]),
-                   raw["closed_at"], raw["quiet_since"])
 
-    def step(self, tests: MinuteTests, state: MinuteState, keys: list[Key],
-             depths: np.ndarray, base: Baseline) -> list[IncidentEvent]:
+        return cls(
+            service,
+            params,
+            load(raw["open"]),
+            load(raw["last_closed"]),
+            raw["closed_at"],
+            raw["quiet_since"],
+        )
+
+    def step(
+        self,
+        tests: MinuteTests,
+        state: MinuteState,
+        keys: list[Key],
+        depths: np.ndarray,
+        base: Baseline,
+    ) -> list[IncidentEvent]:
         """Advance the state machine by one minute of test results."""
         t = tests.minute
         if self.open is None:
@@ -140,9 +176,13 @@ class Lifecycle:
                 return []
             row = self._scope_row(tests, depths)
             last = self.last_closed
-            if (last is not None and last.ended_at is not None and self.closed_at is not None
-                    and t - last.ended_at <= self.params.reopen_gap_minutes
-                    and not self._new_event(tests, last)):
+            if (
+                last is not None
+                and last.ended_at is not None
+                and self.closed_at is not None
+                and t - last.ended_at <= self.params.reopen_gap_minutes
+                and not self._new_event(tests, last)
+            ):
                 since = max(self.closed_at + 1, t - self.params.recent_minutes + 1)
                 state.inc_obs += state.recent("ring_x", slice(None), since, t).sum(axis=1)
                 state.inc_exp += state.recent("ring_mu", slice(None), since, t).sum(axis=1)
@@ -162,8 +202,10 @@ class Lifecycle:
             closed = self._end(state, t, tests.minute - w + 1)
             self.open = self._new_incident(tests, state, keys, row, closed.ended_at)
             self.open = self._refresh(tests, state, keys, depths, base, self.open)
-            return [IncidentEvent(EventKind.CLOSE, closed), IncidentEvent(EventKind.OPEN,
-                                                                          self.open)]
+            return [
+                IncidentEvent(EventKind.CLOSE, closed),
+                IncidentEvent(EventKind.OPEN, self.open),
+            ]
         state.inc_obs += tests.x
         state.inc_exp += tests.mu
         before = self.open.severity
@@ -175,7 +217,8 @@ class Lifecycle:
         obs, exp = tests.window_obs[row, -1], tests.window_exp[row, -1]
         p15 = float(nb_sf(obs, exp, tests.window_var[row, -1]))
         elevated = tests.alarm.any() or (
-            p15 <= self.params.close_alpha and obs >= self.params.close_ratio * exp)
+            p15 <= self.params.close_alpha and obs >= self.params.close_ratio * exp
+        )
         if elevated:
             self.quiet_since = None
             return events
@@ -220,29 +263,55 @@ class Lifecycle:
             prior_exp = np.maximum(state.inc_exp - (exp - tests.mu), 1e-9)
             prior = np.maximum(prior_obs / prior_exp, 1.0)
             ratio = obs / np.maximum(exp, 1e-9)
-            hit = (tests.window_alarm[:, k] & (ratio >= params.split_factor * prior)
-                   & (ratio >= params.broad_ratio))
+            hit = (
+                tests.window_alarm[:, k]
+                & (ratio >= params.split_factor * prior)
+                & (ratio >= params.broad_ratio)
+            )
             if hit.any():
                 return int(np.flatnonzero(hit)[np.argmax(ratio[hit])]), w
         return None
 
-    def _new_incident(self, tests: MinuteTests, state: MinuteState, keys: list[Key],
-                      row: int, not_before: int | None = None) -> Incident:
+    def _new_incident(
+        self,
+        tests: MinuteTests,
+        state: MinuteState,
+        keys: list[Key],
+        row: int,
+        not_before: int | None = None,
+    ) -> Incident:
         t, params = tests.minute, self.params
-        first = max(state.first_minute or t, t - params.recent_minutes + 1,
-                    not_before if not_before is not None else -1)
+        first = max(
+            state.first_minute or t,
+            t - params.recent_minutes + 1,
+            not_before if not_before is not None else -1,
+        )
         x = state.recent("ring_x", row, first, t)
         mu = state.recent("ring_mu", row, first, t)
         short = min(5, len(x))
-        ratio = float(np.clip(x[-short:].sum() / max(mu[-short:].sum(), 1e-9),
-                              params.min_ratio, _MAX_RATIO))
+        ratio = float(
+            np.clip(x[-short:].sum() / max(mu[-short:].sum(), 1e-9), params.min_ratio, _MAX_RATIO)
+        )
         start = first + onset_offset(x, mu, ratio)
         state.inc_obs[:] = state.recent("ring_x", slice(None), start, t).sum(axis=1)
         state.inc_exp[:] = state.recent("ring_mu", slice(None), start, t).sum(axis=1)
         evidence = self._evidence(tests, keys, row)
-        return Incident(Incident.make_id(self.service, start), self.service, keys[row][0],
-                        keys[row][1], start, t + 1, None, Severity.POSSIBLE, 0.0, 0.0, 1.0,
-                        (), (), evidence)
+        return Incident(
+            Incident.make_id(self.service, start),
+            self.service,
+            keys[row][0],
+            keys[row][1],
+            start,
+            t + 1,
+            None,
+            Severity.POSSIBLE,
+            0.0,
+            0.0,
+            1.0,
+            (),
+            (),
+            evidence,
+        )
 
     def _evidence(self, tests: MinuteTests, keys: list[Key], row: int) -> Evidence:
         params = self.params
@@ -256,13 +325,28 @@ class Lifecycle:
             trigger = f"cusum_x{params.cusum_ratios[j]:g}"
             stat, threshold = float(tests.cusum[row, j]), float(tests.cusum_h[row])
         obs, raw = float(tests.window_obs[row, k]), float(tests.window_raw[row, k])
-        return Evidence(trigger, keys[row][0], keys[row][1], stat, threshold, obs,
-                        float(tests.window_exp[row, k]),
-                        None if raw <= 0 or obs == raw else obs / raw,
-                        tests.prefix_diversity, int(tests.alarm.sum()))
+        return Evidence(
+            trigger,
+            keys[row][0],
+            keys[row][1],
+            stat,
+            threshold,
+            obs,
+            float(tests.window_exp[row, k]),
+            None if raw <= 0 or obs == raw else obs / raw,
+            tests.prefix_diversity,
+            int(tests.alarm.sum()),
+        )
 
-    def _scope(self, tests: MinuteTests, state: MinuteState, keys: list[Key],
-               depths: np.ndarray, base: Baseline, inc: Incident) -> int:
+    def _scope(
+        self,
+        tests: MinuteTests,
+        state: MinuteState,
+        keys: list[Key],
+        depths: np.ndarray,
+        base: Baseline,
+        inc: Incident,
+    ) -> int:
         """Pick the incident's scope row: the widest alarmed series, then narrowed to one
         region and/or problem when attribution finds that it carries most of the excess."""
         row = keys.index((inc.region, inc.problem))
@@ -272,8 +356,9 @@ class Lifecycle:
             if depths[best] < depths[row]:
                 row = best
         region, problem = keys[row]
-        regions, problems, _, _ = attribute(keys, keys[row], state.inc_obs, state.inc_exp,
-                                            base, self.params)
+        regions, problems, _, _ = attribute(
+            keys, keys[row], state.inc_obs, state.inc_exp, base, self.params
+        )
         excess = np.maximum(state.inc_obs - state.inc_exp, 0.0)
         total = max(float(excess[row]), 1e-9)
         countries = [r for r in regions if "-" not in r]
@@ -287,8 +372,15 @@ class Lifecycle:
                 problem = problems[0]
         return keys.index((region, problem))
 
-    def _refresh(self, tests: MinuteTests, state: MinuteState, keys: list[Key],
-                 depths: np.ndarray, base: Baseline, inc: Incident) -> Incident:
+    def _refresh(
+        self,
+        tests: MinuteTests,
+        state: MinuteState,
+        keys: list[Key],
+        depths: np.ndarray,
+        base: Baseline,
+        inc: Incident,
+    ) -> Incident:
         params, t = self.params, tests.minute
         row = self._scope(tests, state, keys, depths, base, inc)
         peak, expected = inc.peak_per_min, inc.expected_per_min
@@ -305,21 +397,35 @@ class Lifecycle:
         if severity.rank < inc.severity.rank:
             severity = inc.severity
         regions, problems, rshares, pshares = attribute(
-            keys, keys[row], state.inc_obs, state.inc_exp, base, params)
-        evidence = replace(inc.evidence_detail, region_shares=rshares, problem_shares=pshares,
-                           alarmed_series=max(inc.evidence_detail.alarmed_series,
-                                              int(tests.alarm.sum())))
-        return inc.evolve(region=keys[row][0], problem=keys[row][1], severity=severity,
-                          peak_per_min=peak, expected_per_min=expected,
-                          p_value=min(inc.p_value, float(tests.p[row].min())),
-                          regions=regions, problems=problems, evidence_detail=evidence)
+            keys, keys[row], state.inc_obs, state.inc_exp, base, params
+        )
+        evidence = replace(
+            inc.evidence_detail,
+            region_shares=rshares,
+            problem_shares=pshares,
+            alarmed_series=max(inc.evidence_detail.alarmed_series, int(tests.alarm.sum())),
+        )
+        return inc.evolve(
+            region=keys[row][0],
+            problem=keys[row][1],
+            severity=severity,
+            peak_per_min=peak,
+            expected_per_min=expected,
+            p_value=min(inc.p_value, float(tests.p[row].min())),
+            regions=regions,
+            problems=problems,
+            evidence_detail=evidence,
+        )
 
     def _close(self, state: MinuteState, row: int, t: int) -> Incident:
         if self.open is None or self.quiet_since is None:
             raise RuntimeError("close without an open incident")
         params = self.params
-        first = max(self.open.started_at, self.quiet_since - max(params.windows),
-                    t - params.recent_minutes + 1)
+        first = max(
+            self.open.started_at,
+            self.quiet_since - max(params.windows),
+            t - params.recent_minutes + 1,
+        )
         x = state.recent("ring_x", row, first, t)
         mu = state.recent("ring_mu", row, first, t)
         end = first + end_offset(x, mu, params.min_ratio) + 1

@@ -19,8 +19,7 @@ _POISSON_EXTRA = 1e-6
 """Dispersion - 1 below which the CUSUM is treated as Poisson (tilt 1)."""
 
 
-def nb_variance(mean: np.ndarray, phi: np.ndarray, phi_q: np.ndarray,
-                c2: np.ndarray) -> np.ndarray:
+def nb_variance(mean: np.ndarray, phi: np.ndarray, phi_q: np.ndarray, c2: np.ndarray) -> np.ndarray:
     """Return the window variance max(phi*m, phi_q*m + c2*m^2) (counts^2, shape of mean)."""
     mean = np.asarray(mean, dtype=float)
     return np.maximum(phi * mean, phi_q * mean + c2 * mean * mean)
@@ -37,9 +36,11 @@ def nb_size_prob(mean: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def nb_sf(count: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
     """Return P(X >= count) for X ~ NB(mean, var), elementwise; 1 where count <= 0."""
-    count, mean, var = np.broadcast_arrays(np.asarray(count, dtype=float),
-                                           np.maximum(np.asarray(mean, dtype=float), 1e-300),
-                                           np.asarray(var, dtype=float))
+    count, mean, var = np.broadcast_arrays(
+        np.asarray(count, dtype=float),
+        np.maximum(np.asarray(mean, dtype=float), 1e-300),
+        np.asarray(var, dtype=float),
+    )
     extra = np.maximum(var - mean, _MIN_EXTRA * mean)
     n = mean * mean / extra
     q = mean / (n + mean)  # 1 - p, computed directly to keep tiny tails accurate
@@ -126,8 +127,9 @@ def tilt_table(ratios: tuple[float, ...]) -> TiltTable:
     return TiltTable(np.asarray(ratios, dtype=float))
 
 
-def cusum_step(score: np.ndarray, count: np.ndarray, mean: np.ndarray,
-               tilt: np.ndarray, ratios: np.ndarray) -> np.ndarray:
+def cusum_step(
+    score: np.ndarray, count: np.ndarray, mean: np.ndarray, tilt: np.ndarray, ratios: np.ndarray
+) -> np.ndarray:
     """Return max(0, S + theta (x log rho - (rho - 1) m)), shape (n, k) like score and tilt.
 
     count, mean: per-minute observed and expected, shape (n,); ratios: rho, shape (k,).

@@ -59,9 +59,15 @@ def day_segments(prof0: np.ndarray, slots: np.ndarray) -> np.ndarray:
     return (slots - trough) // SLOTS_PER_DAY
 
 
-def shift_evidence(y: np.ndarray, ok: np.ndarray, prof: dict[int, np.ndarray],
-                   segment: np.ndarray, phi: float, c2: float, huber: float,
-                   ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+def shift_evidence(
+    y: np.ndarray,
+    ok: np.ndarray,
+    prof: dict[int, np.ndarray],
+    segment: np.ndarray,
+    phi: float,
+    c2: float,
+    huber: float,
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Return, per candidate shift s != 0, the per-slot loss gains of s over no shift and the
     sign of the profile's growth at each slot (+1 rising, -1 falling), shape (len(y),) each.
 
@@ -107,14 +113,21 @@ def cusum_change(gain: np.ndarray) -> tuple[float, int]:
     return s, start
 
 
-def weekly_reference(hist: np.ndarray, excluded: np.ndarray, rows: list[int], ext: np.ndarray,
-                     weeks: list[int], kernel: tuple[float, ...]) -> np.ndarray:
+def weekly_reference(
+    hist: np.ndarray,
+    excluded: np.ndarray,
+    rows: list[int],
+    ext: np.ndarray,
+    weeks: list[int],
+    kernel: tuple[float, ...],
+) -> np.ndarray:
     """Return the reference counts of `rows` at slots `ext`, shape (len(rows), len(ext)): the
     median over the valid same slots `weeks` weeks earlier, smoothed along time with kernel
     (NaN where no past week is valid). Never uses the recent data it is compared with."""
     size = hist.shape[1]
-    past = np.stack([hist[rows][:, (ext - k * SLOTS_PER_WEEK) % size].astype(float)
-                     for k in weeks], axis=1)
+    past = np.stack(
+        [hist[rows][:, (ext - k * SLOTS_PER_WEEK) % size].astype(float) for k in weeks], axis=1
+    )
     valid = np.stack([~excluded[(ext - k * SLOTS_PER_WEEK) % size] for k in weeks])
     any_valid = valid.any(axis=0)
     past = np.where(valid[None], past, np.nan)
@@ -128,14 +141,20 @@ def weekly_reference(hist: np.ndarray, excluded: np.ndarray, rows: list[int], ex
     den = np.zeros_like(filled)
     for offset, w in zip(range(-half, half + 1), weights, strict=True):
         lo, hi = max(0, -offset), min(len(ext), len(ext) - offset)
-        num[:, lo:hi] += w * filled[:, lo + offset:hi + offset]
-        den[:, lo:hi] += w * have[:, lo + offset:hi + offset]
+        num[:, lo:hi] += w * filled[:, lo + offset : hi + offset]
+        den[:, lo:hi] += w * have[:, lo + offset : hi + offset]
     return np.where(have & (den > 0), num / np.maximum(den, 1e-12), np.nan)
 
 
-def country_evidence(hist: np.ndarray, excluded: np.ndarray, now_slot: int, first_slot: int,
-                     keys: list[Key], baseline: Baseline, params: Params,
-                     ) -> dict[str, dict[int, tuple[float, float, float, int]]]:
+def country_evidence(
+    hist: np.ndarray,
+    excluded: np.ndarray,
+    now_slot: int,
+    first_slot: int,
+    keys: list[Key],
+    baseline: Baseline,
+    params: Params,
+) -> dict[str, dict[int, tuple[float, float, float, int]]]:
     """Return {country: {s: (cusum, rising part, falling part, change slot)}} for s = +-4.
 
     A shift s means the country's counts at slot t now look like the reference at slot t + s
@@ -154,12 +173,18 @@ def country_evidence(hist: np.ndarray, excluded: np.ndarray, now_slot: int, firs
     length = params.phase_lookback_hours * 4
     margin = SHIFT_SLOTS + len(params.smoothing_kernel) // 2
     oldest = max(first_slot, now_slot - size)
-    weeks = [k for k in range(1, params.history_weeks)
-             if now_slot - length - margin - k * SLOTS_PER_WEEK >= oldest]
+    weeks = [
+        k
+        for k in range(1, params.history_weeks)
+        if now_slot - length - margin - k * SLOTS_PER_WEEK >= oldest
+    ]
     if not weeks:
         return {}
-    rows = [row for row, (region, problem) in enumerate(keys)
-            if problem == GLOBAL and region_depth(region) == 1]
+    rows = [
+        row
+        for row, (region, problem) in enumerate(keys)
+        if problem == GLOBAL and region_depth(region) == 1
+    ]
     if not rows:
         return {}
     slots = np.arange(now_slot - length, now_slot, dtype=np.int64)
@@ -170,45 +195,74 @@ def country_evidence(hist: np.ndarray, excluded: np.ndarray, now_slot: int, firs
     for i, row in enumerate(rows):
         region = keys[row][0]
         y = hist[row, slots % size].astype(float)
-        prof = {s: ref[i, margin + s:margin + s + length] for s in (-SHIFT_SLOTS, 0, SHIFT_SLOTS)}
+        prof = {s: ref[i, margin + s : margin + s + length] for s in (-SHIFT_SLOTS, 0, SHIFT_SLOTS)}
         ok = base_ok & np.all([np.isfinite(p) for p in prof.values()], axis=0)
         if ok.sum() < SLOTS_PER_DAY or (y * ok).sum() < (
-                params.phase_min_daily_reports * ok.sum() / SLOTS_PER_DAY):
+            params.phase_min_daily_reports * ok.sum() / SLOTS_PER_DAY
+        ):
             continue
         prof = {s: np.where(ok, p, 0.0) for s, p in prof.items()}
         # the reference is a median of len(weeks) noisy weeks: its Poisson-like noise adds
         phi = float(baseline.phi[row]) * (1.0 + 1.0 / len(weeks))
-        evidence = shift_evidence(y, ok, prof, day_segments(prof[0], slots), phi,
-                                  float(baseline.c2[row]), params.phase_huber)
+        evidence = shift_evidence(
+            y,
+            ok,
+            prof,
+            day_segments(prof[0], slots),
+            phi,
+            float(baseline.c2[row]),
+            params.phase_huber,
+        )
         out[region] = {}
         for s, (gain, rising) in evidence.items():
             total, start = cusum_change(gain)
             tail, side = gain[start:], rising[start:]
-            out[region][s] = (total, float(tail[side > 0].sum()), float(tail[side < 0].sum()),
-                              int(slots[0]) + start)
+            out[region][s] = (
+                total,
+                float(tail[side > 0].sum()),
+                float(tail[side < 0].sum()),
+                int(slots[0]) + start,
+            )
     return out
 
 
-def detect_shifts(hist: np.ndarray, excluded: np.ndarray, now_slot: int, first_slot: int,
-                  keys: list[Key], baseline: Baseline, params: Params,
-                  ) -> dict[str, tuple[int, int]]:
+def detect_shifts(
+    hist: np.ndarray,
+    excluded: np.ndarray,
+    now_slot: int,
+    first_slot: int,
+    keys: list[Key],
+    baseline: Baseline,
+    params: Params,
+) -> dict[str, tuple[int, int]]:
     """Return {country: (shift in slots, first slot in the new time)} of adopted clock changes:
     the CUSUM reaches phase_threshold and both its rising and falling parts reach
     phase_side_share of it (the larger CUSUM wins if both shifts qualify)."""
     need = params.phase_side_share * params.phase_threshold
     out: dict[str, tuple[int, int]] = {}
-    for country, cands in country_evidence(hist, excluded, now_slot, first_slot, keys,
-                                           baseline, params).items():
-        good = [(total, s, change) for s, (total, up, down, change) in cands.items()
-                if total >= params.phase_threshold and up >= need and down >= need]
+    for country, cands in country_evidence(
+        hist, excluded, now_slot, first_slot, keys, baseline, params
+    ).items():
+        good = [
+            (total, s, change)
+            for s, (total, up, down, change) in cands.items()
+            if total >= params.phase_threshold and up >= need and down >= need
+        ]
         if good:
             _, s, change = max(good)
             out[country] = (s, change)
     return out
 
 
-def realign(hist: np.ndarray, excluded: np.ndarray, now_slot: int, first_slot: int,
-            keys: list[Key], shifts: dict[str, tuple[int, int]], params: Params) -> None:
+def realign(
+    hist: np.ndarray,
+    excluded: np.ndarray,
+    now_slot: int,
+    first_slot: int,
+    keys: list[Key],
+    shifts: dict[str, tuple[int, int]],
+    params: Params,
+) -> None:
     """Move each shifted country's history before its change slot into the new time, in place.
 
     Slot t takes the counts of slot t + s (slots whose source is outside the moved range keep

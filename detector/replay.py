@@ -38,8 +38,13 @@ class CountsFormatError(ValueError):
     """A counts CSV that does not follow DESIGN 3.2, with the offending line."""
 
 
-def _drive(det: ServiceDetector, minutes: Iterable[tuple[int, dict[Key, tuple[int, int | None]]]],
-           found: dict[str, Incident], progress: Progress | None, total: int) -> None:
+def _drive(
+    det: ServiceDetector,
+    minutes: Iterable[tuple[int, dict[Key, tuple[int, int | None]]]],
+    found: dict[str, Incident],
+    progress: Progress | None,
+    total: int,
+) -> None:
     """Advance det through (minute, counts) pairs, recording the latest incident states."""
     first, shown = None, 0
     for minute, counts in minutes:
@@ -49,8 +54,10 @@ def _drive(det: ServiceDetector, minutes: Iterable[tuple[int, dict[Key, tuple[in
         done = (minute - first + 1) * 10 // total
         if progress is not None and total >= PROGRESS_MINUTES and done > shown:
             shown = done
-            progress(f"{det.service}: {done * 10}% ({minute_to_iso(minute)}, "
-                     f"{len(det.series_keys())} series)")
+            progress(
+                f"{det.service}: {done * 10}% ({minute_to_iso(minute)}, "
+                f"{len(det.series_keys())} series)"
+            )
     if det.lifecycle.open is not None:
         found[det.lifecycle.open.id] = det.lifecycle.open
 
@@ -59,14 +66,16 @@ def _ordered(found: dict[str, Incident]) -> list[Incident]:
     return sorted(found.values(), key=lambda i: (i.detected_at, i.service, i.id))
 
 
-def replay_rows(rows: Iterable[Row], params: Params | None = None,
-                progress: Progress | None = None) -> list[Incident]:
+def replay_rows(
+    rows: Iterable[Row], params: Params | None = None, progress: Progress | None = None
+) -> list[Incident]:
     """Replay rows in any order; each service runs from its first to its last row's minute.
 
     Minutes without rows in between count as zero reports.
     """
     table: dict[str, dict[int, dict[Key, list[int | None]]]] = defaultdict(
-        lambda: defaultdict(dict))
+        lambda: defaultdict(dict)
+    )
     for minute, service, region, problem, reports, reporters in rows:
         cell = table[service][minute].setdefault((region, problem), [0, 0])
         cell[0] = int(cell[0] or 0) + reports
@@ -76,16 +85,23 @@ def replay_rows(rows: Iterable[Row], params: Params | None = None,
         by_minute = table[service]
         minutes = sorted(by_minute)
         det = ServiceDetector(service, params)
-        feed = ((m, {k: (int(v[0] or 0), v[1]) for k, v in by_minute.get(m, {}).items()})
-                for m in minutes)
+        feed = (
+            (m, {k: (int(v[0] or 0), v[1]) for k, v in by_minute.get(m, {}).items()})
+            for m in minutes
+        )
         _drive(det, feed, found, progress, minutes[-1] - minutes[0] + 1)
     return _ordered(found)
 
 
-def replay_arrays(service: str, leaf_keys: Sequence[Key], start_minute: int,
-                  reports: np.ndarray, reporters: np.ndarray | None = None,
-                  params: Params | None = None,
-                  progress: Progress | None = None) -> list[Incident]:
+def replay_arrays(
+    service: str,
+    leaf_keys: Sequence[Key],
+    start_minute: int,
+    reports: np.ndarray,
+    reporters: np.ndarray | None = None,
+    params: Params | None = None,
+    progress: Progress | None = None,
+) -> list[Incident]:
     """Replay dense counts of one service: reports (and reporters), shape (n_leaf, n_minutes)."""
     reports = np.asarray(reports)
     if reports.ndim != 2 or reports.shape[0] != len(leaf_keys):
@@ -105,12 +121,13 @@ def replay_arrays(service: str, leaf_keys: Sequence[Key], start_minute: int,
                 continue
             reps = col[nz].tolist()
             if reporters is None:
-                yield start_minute + j, {keys[i]: (r, None) for i, r in zip(nz, reps,
-                                                                           strict=True)}
+                yield start_minute + j, {keys[i]: (r, None) for i, r in zip(nz, reps, strict=True)}
             else:
                 rps = np.asarray(reporters)[nz, j].tolist()
-                yield start_minute + j, {keys[i]: (r, q) for i, r, q in zip(nz, reps, rps,
-                                                                           strict=True)}
+                yield (
+                    start_minute + j,
+                    {keys[i]: (r, q) for i, r, q in zip(nz, reps, rps, strict=True)},
+                )
 
     found: dict[str, Incident] = {}
     _drive(ServiceDetector(service, params), feed(), found, progress, n_minutes)
@@ -136,8 +153,10 @@ def parse_counts(handle: TextIO, name: str = "<counts>") -> list[Row]:
     columns = [c.strip() for c in header]
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
-        raise CountsFormatError(f"{name}:1: header lacks {', '.join(missing)} "
-                                f"(expected {','.join(REQUIRED_COLUMNS)}[,reporters])")
+        raise CountsFormatError(
+            f"{name}:1: header lacks {', '.join(missing)} "
+            f"(expected {','.join(REQUIRED_COLUMNS)}[,reporters])"
+        )
     pos = {c: columns.index(c) for c in (*REQUIRED_COLUMNS, "reporters") if c in columns}
     rows: list[Row] = []
     for lineno, record in enumerate(reader, start=2):
@@ -174,12 +193,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="outage replay",
         description="Causal offline detection over a counts CSV "
-                    "(minute,service,region,problem,reports[,reporters]). The decision at "
-                    "minute t uses only rows with minute <= t, through the same detector "
-                    "code as the live workers. Writes one JSON object per incident.")
+        "(minute,service,region,problem,reports[,reporters]). The decision at "
+        "minute t uses only rows with minute <= t, through the same detector "
+        "code as the live workers. Writes one JSON object per incident.",
+    )
     parser.add_argument("counts", help="counts CSV (DESIGN 3.2); '-' reads stdin")
-    parser.add_argument("--out", metavar="incidents.jsonl",
-                        help="write JSON Lines here instead of stdout")
+    parser.add_argument(
+        "--out", metavar="incidents.jsonl", help="write JSON Lines here instead of stdout"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
     return parser
 
@@ -208,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         minutes = len({r[0] for r in rows})
         by_level = Counter(str(i.severity) for i in incidents)
         detail = ", ".join(f"{k} {v}" for k, v in sorted(by_level.items())) or "none"
-        say(f"replayed {len(rows)} rows, {services} services, {minutes} distinct minutes in "
-            f"{time.perf_counter() - started:.1f} s: {len(incidents)} incidents ({detail})")
+        say(
+            f"replayed {len(rows)} rows, {services} services, {minutes} distinct minutes in "
+            f"{time.perf_counter() - started:.1f} s: {len(incidents)} incidents ({detail})"
+        )
     return 0

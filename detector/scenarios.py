@@ -124,15 +124,19 @@ def generate(
         reporters = rng.poisson(lam).astype(np.int64)
         reports = reporters + rng.poisson(spec.dup_rate * reporters)
         apply_count_artifacts(rng, spec, reports, reporters, nuisances)
-        services.append(ServiceCounts(spec.name, spec.leaf_keys, reports, reporters, mean0,
-                                      shape[:, 0]))
+        services.append(
+            ServiceCounts(spec.name, spec.leaf_keys, reports, reporters, mean0, shape[:, 0])
+        )
         outages.extend(svc_outages)
     outages.sort(key=lambda o: (o["start"], o["service"]))
     for i, o in enumerate(outages):
         o["id"] = i
         o["cusum_floor_min"] = cusum_floor(o["base_per_min"], o["outage_per_min"])
-    meta = {"n_series": sum(len(s.leaf_keys) for s in services),
-            "eval_days": eval_days, "warmup_days": days - eval_days}
+    meta = {
+        "n_series": sum(len(s.leaf_keys) for s in services),
+        "eval_days": eval_days,
+        "warmup_days": days - eval_days,
+    }
     return Scenario(seed, days, eval_start, services, outages, nuisances, meta=meta)
 
 
@@ -163,16 +167,26 @@ def labels(scenario: Scenario) -> dict:
         item.update(span(o))
         item["onsets"] = {r: iso_minute(base + m) for r, m in o["onsets"].items()}
         outages.append(item)
-    nuisances = [{**{k: v for k, v in n.items() if k not in ("start", "end")}, **span(n)}
-                 for n in scenario.nuisances]
+    nuisances = [
+        {**{k: v for k, v in n.items() if k not in ("start", "end")}, **span(n)}
+        for n in scenario.nuisances
+    ]
     return {
-        "seed": scenario.seed, "days": scenario.days,
-        "start": iso_minute(base), "eval_start": iso_minute(base + scenario.eval_start),
+        "seed": scenario.seed,
+        "days": scenario.days,
+        "start": iso_minute(base),
+        "eval_start": iso_minute(base + scenario.eval_start),
         "end": iso_minute(base + scenario.n_minutes),
-        "services": {s.name: {"leaf_keys": [list(k) for k in s.leaf_keys],
-                              "mean_per_min": float(s.baseline.mean(axis=1).sum())}
-                     for s in scenario.services},
-        "outages": outages, "nuisances": nuisances, **scenario.meta,
+        "services": {
+            s.name: {
+                "leaf_keys": [list(k) for k in s.leaf_keys],
+                "mean_per_min": float(s.baseline.mean(axis=1).sum()),
+            }
+            for s in scenario.services
+        },
+        "outages": outages,
+        "nuisances": nuisances,
+        **scenario.meta,
     }
 
 
@@ -189,8 +203,16 @@ def write_counts_csv(scenario: Scenario, path: Path) -> int:
             order = np.lexsort((leaf_idx, minutes))
             for li, m in zip(leaf_idx[order], minutes[order], strict=True):
                 region, problem = svc.leaf_keys[li]
-                out.writerow([stamps[m], svc.name, region, problem,
-                              int(svc.reports[li, m]), int(svc.reporters[li, m])])
+                out.writerow(
+                    [
+                        stamps[m],
+                        svc.name,
+                        region,
+                        problem,
+                        int(svc.reports[li, m]),
+                        int(svc.reporters[li, m]),
+                    ]
+                )
                 rows += 1
     return rows
 
@@ -199,13 +221,18 @@ def main(argv: list[str] | None = None) -> int:
     """Run `outage simulate --seed N --days D OUTDIR`: write counts.csv and labels.json."""
     parser = argparse.ArgumentParser(
         prog="outage simulate",
-        description="Write a seeded, labelled synthetic scenario (DESIGN 6).")
+        description="Write a seeded, labelled synthetic scenario (DESIGN 6).",
+    )
     parser.add_argument("outdir", type=Path, help="directory for counts.csv and labels.json")
     parser.add_argument("--seed", type=int, default=1, help="RNG seed (default 1)")
     parser.add_argument("--days", type=int, default=35, help="days simulated (default 35)")
     parser.add_argument("--services", type=int, default=8, help="number of services (default 8)")
-    parser.add_argument("--eval-days", type=int, default=None,
-                        help="scored days at the end (default 2/5 of days, at most 14)")
+    parser.add_argument(
+        "--eval-days",
+        type=int,
+        default=None,
+        help="scored days at the end (default 2/5 of days, at most 14)",
+    )
     args = parser.parse_args(argv)
     try:
         scenario = generate(args.seed, args.days, args.services, args.eval_days)
@@ -215,9 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = write_counts_csv(scenario, args.outdir / "counts.csv")
     with open(args.outdir / "labels.json", "w") as fh:
         json.dump(labels(scenario), fh, indent=1)
-    print(f"wrote {rows} rows to {args.outdir / 'counts.csv'}, "
-          f"{len(scenario.outages)} outages and {len(scenario.nuisances)} nuisances to "
-          f"{args.outdir / 'labels.json'}")
+    print(
+        f"wrote {rows} rows to {args.outdir / 'counts.csv'}, "
+        f"{len(scenario.outages)} outages and {len(scenario.nuisances)} nuisances to "
+        f"{args.outdir / 'labels.json'}"
+    )
     return 0
 
 

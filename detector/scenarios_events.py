@@ -7,7 +7,13 @@ import numpy as np
 from detector.scenarios_world import MINUTES_PER_DAY, ServiceSpec
 
 NUISANCE_KINDS: tuple[str, ...] = (
-    "spam", "evening_peak", "trend", "holiday", "gap", "dst", "news",
+    "spam",
+    "evening_peak",
+    "trend",
+    "holiday",
+    "gap",
+    "dst",
+    "news",
 )
 """Every nuisance kind the generator places, in placement order."""
 
@@ -54,26 +60,49 @@ def place_nuisances(
                 s, e = _pick_span(rng, lo, hi, int(rng.integers(10, 61)), taken)
                 leaf = int(rng.integers(len(svc.leaf_keys)))
                 region, problem = svc.leaf_keys[leaf]
-                out.append({"kind": kind, "services": [svc.name], "regions": [region],
-                            "problems": [problem], "start": s, "end": e,
-                            "reports_per_min": float(rng.uniform(8.0, 40.0))})
+                out.append(
+                    {
+                        "kind": kind,
+                        "services": [svc.name],
+                        "regions": [region],
+                        "problems": [problem],
+                        "start": s,
+                        "end": e,
+                        "reports_per_min": float(rng.uniform(8.0, 40.0)),
+                    }
+                )
             elif kind == "evening_peak":
                 ri = int(rng.integers(len(svc.regions)))
                 country = _country(svc.regions[ri])
                 length = int(rng.integers(150, 241))
-                day = int(rng.integers(eval_start // MINUTES_PER_DAY,
-                                       n_minutes // MINUTES_PER_DAY))
+                day = int(rng.integers(eval_start // MINUTES_PER_DAY, n_minutes // MINUTES_PER_DAY))
                 peak_utc = day * MINUTES_PER_DAY + int((svc.harmonics[1] - svc.tz_hours[ri]) * 60)
                 s = min(max(lo, peak_utc - length // 2), hi - length)
                 if not _free(taken, s, s + length, MARGIN):
                     s, _ = _pick_span(rng, lo, hi, length, taken)
                 regions = [r for r in svc.regions if _country(r) == country]
-                out.append({"kind": kind, "services": [svc.name], "regions": regions,
-                            "start": s, "end": s + length, "factor": float(rng.uniform(1.6, 2.5))})
+                out.append(
+                    {
+                        "kind": kind,
+                        "services": [svc.name],
+                        "regions": regions,
+                        "start": s,
+                        "end": s + length,
+                        "factor": float(rng.uniform(1.6, 2.5)),
+                    }
+                )
             elif kind == "trend":
                 s = max(0, eval_start - 3 * MINUTES_PER_DAY)
-                out.append({"kind": kind, "services": [svc.name], "regions": list(svc.regions),
-                            "start": s, "end": n_minutes, "factor": 1.3})
+                out.append(
+                    {
+                        "kind": kind,
+                        "services": [svc.name],
+                        "regions": list(svc.regions),
+                        "start": s,
+                        "end": n_minutes,
+                        "factor": 1.3,
+                    }
+                )
                 continue
             elif kind == "holiday":
                 ri = int(rng.integers(len(svc.regions)))
@@ -84,13 +113,22 @@ def place_nuisances(
                 factor = float(rng.choice([rng.uniform(0.55, 0.8), rng.uniform(1.25, 1.6)]))
                 affected = [x.name for x in specs if any(_country(r) == country for r in x.regions)]
                 regions = sorted({r for x in specs for r in x.regions if _country(r) == country})
-                out.append({"kind": kind, "services": affected, "regions": regions,
-                            "start": s, "end": s + MINUTES_PER_DAY, "factor": factor})
+                out.append(
+                    {
+                        "kind": kind,
+                        "services": affected,
+                        "regions": regions,
+                        "start": s,
+                        "end": s + MINUTES_PER_DAY,
+                        "factor": factor,
+                    }
+                )
             elif kind == "gap":
                 length = int(rng.integers(10, 46))
                 s, e = _pick_span(rng, lo, hi, length + 1, taken)
-                out.append({"kind": kind, "services": names, "regions": ["*"],
-                            "start": s, "end": e})
+                out.append(
+                    {"kind": kind, "services": names, "regions": ["*"], "start": s, "end": e}
+                )
             elif kind == "dst":
                 zones = sorted({z for x in specs for z in x.dst_zones if z})
                 if not zones:
@@ -99,19 +137,40 @@ def place_nuisances(
                 day = eval_start // MINUTES_PER_DAY + int(rng.integers(0, max(1, eval_days - 2)))
                 s = day * MINUTES_PER_DAY + (600 if zone == "US" else 60)
                 affected = [x.name for x in specs if zone in x.dst_zones]
-                regions = sorted({r for x in specs
-                                  for r, z in zip(x.regions, x.dst_zones, strict=True)
-                                  if z == zone})
-                out.append({"kind": kind, "services": affected, "regions": regions, "zone": zone,
-                            "start": s, "end": min(n_minutes, s + MINUTES_PER_DAY)})
+                regions = sorted(
+                    {
+                        r
+                        for x in specs
+                        for r, z in zip(x.regions, x.dst_zones, strict=True)
+                        if z == zone
+                    }
+                )
+                out.append(
+                    {
+                        "kind": kind,
+                        "services": affected,
+                        "regions": regions,
+                        "zone": zone,
+                        "start": s,
+                        "end": min(n_minutes, s + MINUTES_PER_DAY),
+                    }
+                )
                 continue
             elif kind == "news":
                 country = _country(svc.regions[int(rng.integers(len(svc.regions)))])
                 s, e = _pick_span(rng, lo, hi, int(rng.integers(30, 121)), taken)
                 regions = sorted({r for x in specs for r in x.regions if _country(r) == country})
                 affected = [x.name for x in specs if any(_country(r) == country for r in x.regions)]
-                out.append({"kind": kind, "services": affected, "regions": regions,
-                            "start": s, "end": e, "factor": float(rng.uniform(1.3, 2.0))})
+                out.append(
+                    {
+                        "kind": kind,
+                        "services": affected,
+                        "regions": regions,
+                        "start": s,
+                        "end": e,
+                        "factor": float(rng.uniform(1.3, 2.0)),
+                    }
+                )
             taken.append((out[-1]["start"], out[-1]["end"]))
     return out
 
@@ -122,7 +181,7 @@ def dst_shifts(nuisances: list[dict], n_minutes: int) -> dict[str, np.ndarray]:
     for n in nuisances:
         if n["kind"] == "dst":
             arr = np.zeros(n_minutes)
-            arr[n["start"]:] = 60.0
+            arr[n["start"] :] = 60.0
             shifts[n["zone"]] = arr
     return shifts
 
@@ -137,8 +196,12 @@ def apply_rate_nuisances(spec: ServiceSpec, mean: np.ndarray, nuisances: list[di
     keys = spec.leaf_keys
     n_minutes = mean.shape[1]
     for n in nuisances:
-        if spec.name not in n["services"] or n["kind"] not in ("evening_peak", "trend",
-                                                               "holiday", "news"):
+        if spec.name not in n["services"] or n["kind"] not in (
+            "evening_peak",
+            "trend",
+            "holiday",
+            "news",
+        ):
             continue
         rows = [i for i, (r, _) in enumerate(keys) if r in n["regions"]]
         s, e = n["start"], min(n["end"], n_minutes)
@@ -164,8 +227,11 @@ def place_outages(
     rng: np.random.Generator, spec: ServiceSpec, n_minutes: int, nuisances: list[dict]
 ) -> list[dict]:
     """Draw one service's outages over the whole span, clear of its short nuisances."""
-    taken = [(n["start"], n["end"]) for n in nuisances
-             if spec.name in n["services"] and n["kind"] not in ("trend", "dst")]
+    taken = [
+        (n["start"], n["end"])
+        for n in nuisances
+        if spec.name in n["services"] and n["kind"] not in ("trend", "dst")
+    ]
     count = int(rng.poisson(OUTAGES_PER_SERVICE_WEEK * n_minutes / (7 * MINUTES_PER_DAY)))
     out = []
     for _ in range(count):
@@ -177,8 +243,13 @@ def place_outages(
         n_reg = len(spec.regions)
         k = 1 if mode == "one" else n_reg if mode == "all" else int(rng.integers(1, n_reg + 1))
         regions = [spec.regions[i] for i in sorted(rng.choice(n_reg, size=k, replace=False))]
-        problems = sorted(rng.choice(spec.problems, size=int(rng.integers(1, 3)) if
-                                     len(spec.problems) > 1 else 1, replace=False).tolist())
+        problems = sorted(
+            rng.choice(
+                spec.problems,
+                size=int(rng.integers(1, 3)) if len(spec.problems) > 1 else 1,
+                replace=False,
+            ).tolist()
+        )
         stagger = min(15, duration // 3)
         offsets = [0] + [int(rng.integers(0, stagger + 1)) for _ in regions[1:]]
         length = duration + max(offsets)
@@ -187,12 +258,20 @@ def place_outages(
         except ValueError:
             continue
         taken.append((start, end))
-        out.append({
-            "service": spec.name, "regions": regions, "problems": problems,
-            "start": start, "end": end, "duration_min": duration, "ratio": ratio,
-            "ramp_min": ramp, "decay_min": decay,
-            "onsets": {r: start + o for r, o in zip(regions, offsets, strict=True)},
-        })
+        out.append(
+            {
+                "service": spec.name,
+                "regions": regions,
+                "problems": problems,
+                "start": start,
+                "end": end,
+                "duration_min": duration,
+                "ratio": ratio,
+                "ramp_min": ramp,
+                "decay_min": decay,
+                "onsets": {r: start + o for r, o in zip(regions, offsets, strict=True)},
+            }
+        )
     return sorted(out, key=lambda o: o["start"])
 
 
@@ -230,11 +309,12 @@ def apply_outages(
                 s = o["onsets"][region]
                 e = s + o["duration_min"]
                 mean[i, s:e] += (o["ratio"] - 1.0) * profile * mean0[i, s:e]
-                kl[s - o["start"]:e - o["start"]] += nb_log_ratio(
-                    mean[i, s:e], mean0[i, s:e], mean[i, s:e], shape[i])
+                kl[s - o["start"] : e - o["start"]] += nb_log_ratio(
+                    mean[i, s:e], mean0[i, s:e], mean[i, s:e], shape[i]
+                )
                 rows.append(i)
-        base = mean0[rows, o["start"]:o["end"]].sum(axis=0)
-        total = mean[rows, o["start"]:o["end"]].sum(axis=0)
+        base = mean0[rows, o["start"] : o["end"]].sum(axis=0)
+        total = mean[rows, o["start"] : o["end"]].sum(axis=0)
         core = (total - base) >= 0.5 * (total - base).max()
         o["base_per_min"] = float(base[core].mean())
         o["outage_per_min"] = float(total[core].mean())
@@ -243,7 +323,10 @@ def apply_outages(
 
 
 def apply_count_artifacts(
-    rng: np.random.Generator, spec: ServiceSpec, reports: np.ndarray, reporters: np.ndarray,
+    rng: np.random.Generator,
+    spec: ServiceSpec,
+    reports: np.ndarray,
+    reporters: np.ndarray,
     nuisances: list[dict],
 ) -> None:
     """Apply spam bursts and ingestion gaps with backlog flush to the counts in place."""

@@ -27,13 +27,28 @@ REGION_POOL: tuple[tuple[str, float, str], ...] = (
 """Regions a service may have: ISO code, UTC offset (hours), DST zone."""
 
 PROBLEM_POOL: tuple[str, ...] = (
-    "app", "website", "login", "images", "links", "server-connection",
+    "app",
+    "website",
+    "login",
+    "images",
+    "links",
+    "server-connection",
 )
 """Problem slugs a service may have."""
 
 SERVICE_NAMES: tuple[str, ...] = (
-    "chirp", "photogram", "mailbox", "streamflix", "bankly", "gamehub",
-    "cloudbox", "rideshare", "chatwave", "shopnow", "tubecast", "paystack",
+    "chirp",
+    "photogram",
+    "mailbox",
+    "streamflix",
+    "bankly",
+    "gamehub",
+    "cloudbox",
+    "rideshare",
+    "chatwave",
+    "shopnow",
+    "tubecast",
+    "paystack",
 )
 """Slugs given to the synthetic services, in order."""
 
@@ -88,8 +103,11 @@ def draw_service(rng: np.random.Generator, name: str) -> ServiceSpec:
         float(rng.uniform(0.0, 12.0)),
     )
     drift = tuple(
-        (float(rng.uniform(0.02, 0.06)), float(rng.uniform(6.0, 30.0)),
-         float(rng.uniform(0.0, 2 * np.pi)))
+        (
+            float(rng.uniform(0.02, 0.06)),
+            float(rng.uniform(6.0, 30.0)),
+            float(rng.uniform(0.0, 2 * np.pi)),
+        )
         for _ in range(2)
     )
     return ServiceSpec(

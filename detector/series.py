@@ -109,8 +109,10 @@ class SeriesIndex:
     def rollup(self, leaf_values: np.ndarray) -> np.ndarray:
         """Sum leaf values (shape (n_leaves,)) into series values (shape (n_series,))."""
         if self._arrays is None:
-            self._arrays = (np.asarray(self._pair_leaf, dtype=np.int64),
-                            np.asarray(self._pair_series, dtype=np.int64))
+            self._arrays = (
+                np.asarray(self._pair_leaf, dtype=np.int64),
+                np.asarray(self._pair_series, dtype=np.int64),
+            )
         leaf, series = self._arrays
         return np.bincount(series, weights=leaf_values[leaf], minlength=len(self.keys))
 

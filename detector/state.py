@@ -93,10 +93,15 @@ class MinuteState:
 
     def meta(self) -> dict[str, Any]:
         """Return the scalar state as a JSON-ready dict."""
-        return {"first_minute": self.first_minute, "last_minute": self.last_minute,
-                "slot": self.slot, "slot_excluded": self.slot_excluded,
-                "gap_expected": self.gap_expected, "credit_until": self.credit_until,
-                "prefix_minute": self.prefix_minute}
+        return {
+            "first_minute": self.first_minute,
+            "last_minute": self.last_minute,
+            "slot": self.slot,
+            "slot_excluded": self.slot_excluded,
+            "gap_expected": self.gap_expected,
+            "credit_until": self.credit_until,
+            "prefix_minute": self.prefix_minute,
+        }
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Return every array of the state by name."""
@@ -105,8 +110,9 @@ class MinuteState:
         return out
 
     @classmethod
-    def restore(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any],
-                params: Params) -> MinuteState:
+    def restore(
+        cls, arrays: dict[str, np.ndarray], meta: dict[str, Any], params: Params
+    ) -> MinuteState:
         """Rebuild a state from arrays() and meta()."""
         n = arrays["ring"].shape[0]
         state = cls(n, params)
@@ -118,8 +124,9 @@ class MinuteState:
         return state
 
 
-def pack(arrays: dict[str, np.ndarray], meta: dict[str, Any] | None = None,
-         compress: bool = False) -> bytes:
+def pack(
+    arrays: dict[str, np.ndarray], meta: dict[str, Any] | None = None, compress: bool = False
+) -> bytes:
     """Serialise named arrays plus a JSON meta dict into npz bytes (no pickle)."""
     buf = io.BytesIO()
     payload = dict(arrays)

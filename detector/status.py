@@ -42,13 +42,21 @@ class ServiceStatus:
     """Problems over the last 15 minutes: share now vs normal share, most reports first."""
 
 
-def _shares(det: ServiceDetector, rows: list[int], obs: np.ndarray, exp: np.ndarray,
-            pos: int) -> tuple[Share, ...]:
+def _shares(
+    det: ServiceDetector, rows: list[int], obs: np.ndarray, exp: np.ndarray, pos: int
+) -> tuple[Share, ...]:
     order = sorted(rows, key=lambda i: (-obs[i], det.index.keys[i]))
     total_obs, total_exp = max(float(obs[0]), 1e-9), max(float(exp[0]), 1e-9)
-    return tuple(Share(det.index.keys[i][pos], float(obs[i]), float(exp[i]),
-                       float(obs[i]) / total_obs, float(exp[i]) / total_exp)
-                 for i in order[: det.params.max_listed])
+    return tuple(
+        Share(
+            det.index.keys[i][pos],
+            float(obs[i]),
+            float(exp[i]),
+            float(obs[i]) / total_obs,
+            float(exp[i]) / total_exp,
+        )
+        for i in order[: det.params.max_listed]
+    )
 
 
 def build_status(det: ServiceDetector) -> ServiceStatus:
@@ -57,8 +65,9 @@ def build_status(det: ServiceDetector) -> ServiceStatus:
     incident = det.lifecycle.open
     level = Level.OK if incident is None else Level(str(incident.severity))
     if st.last_minute is None or st.first_minute is None:
-        return ServiceStatus(det.service, None, level, det.baseline.mode, None, (), (), None,
-                             None, (), (), ())
+        return ServiceStatus(
+            det.service, None, level, det.baseline.mode, None, (), (), None, None, (), (), ()
+        )
     t = st.last_minute
     start = max(st.first_minute, t - params.status_minutes + 1)
     observed = st.recent("ring_x", 0, start, t)
@@ -80,7 +89,16 @@ def build_status(det: ServiceDetector) -> ServiceStatus:
     countries = [i for i, (r, q) in enumerate(keys) if q == GLOBAL and region_depth(r) == 1]
     problems = [i for i, (r, q) in enumerate(keys) if r == GLOBAL and q != GLOBAL]
     return ServiceStatus(
-        det.service, t, level, det.baseline.mode, start,
-        tuple(float(v) for v in observed), tuple(float(v) for v in expected), p_value,
-        incident, () if incident is None else incident.regions,
-        _shares(det, countries, obs15, exp15, 0), _shares(det, problems, obs15, exp15, 1))
+        det.service,
+        t,
+        level,
+        det.baseline.mode,
+        start,
+        tuple(float(v) for v in observed),
+        tuple(float(v) for v in expected),
+        p_value,
+        incident,
+        () if incident is None else incident.regions,
+        _shares(det, countries, obs15, exp15, 0),
+        _shares(det, problems, obs15, exp15, 1),
+    )

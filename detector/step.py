@@ -51,8 +51,9 @@ class MinuteTests:
     """True when the service's recent reports come from too few network prefixes."""
 
 
-def repay_backlog(state: MinuteState, minute: int, x: np.ndarray, mu: np.ndarray,
-                  active: bool, params: Params) -> np.ndarray:
+def repay_backlog(
+    state: MinuteState, minute: int, x: np.ndarray, mu: np.ndarray, active: bool, params: Params
+) -> np.ndarray:
     """Return x with bursts after an ingestion gap first repaying the missing mass.
 
     A run of minutes where the global count is below gap_fraction of expected, missing at
@@ -106,8 +107,9 @@ def alarm_weights(n: int, params: Params) -> np.ndarray:
     return weights
 
 
-def _window_sums(state: MinuteState, minute: int, x: np.ndarray, raw: np.ndarray,
-                 mu: np.ndarray, params: Params) -> None:
+def _window_sums(
+    state: MinuteState, minute: int, x: np.ndarray, raw: np.ndarray, mu: np.ndarray, params: Params
+) -> None:
     """Record a minute in the ring and slide the window sums (exact recount hourly)."""
     size = params.recent_minutes
     state.ring[:, :, minute % size] = np.stack([x, mu, raw], axis=1)
@@ -121,8 +123,13 @@ def _window_sums(state: MinuteState, minute: int, x: np.ndarray, raw: np.ndarray
     np.maximum(state.win, 0.0, out=state.win)
 
 
-def mix_shifted(obs: np.ndarray, exp: np.ndarray, mix_parent: np.ndarray,
-                params: Params, phi: np.ndarray | None = None) -> np.ndarray:
+def mix_shifted(
+    obs: np.ndarray,
+    exp: np.ndarray,
+    mix_parent: np.ndarray,
+    params: Params,
+    phi: np.ndarray | None = None,
+) -> np.ndarray:
     """Tell which problem series rose more than the other problems of their region.
 
     obs, exp: window sums, shape (n, k); mix_parent: row of (region, "*") for a problem
@@ -153,24 +160,40 @@ def mix_shifted(obs: np.ndarray, exp: np.ndarray, mix_parent: np.ndarray,
     return out
 
 
-def cusum_gates(run_obs: np.ndarray, run_exp: np.ndarray, run_len: np.ndarray,
-                params: Params) -> np.ndarray:
+def cusum_gates(
+    run_obs: np.ndarray, run_exp: np.ndarray, run_len: np.ndarray, params: Params
+) -> np.ndarray:
     """Effect-size gates of a CUSUM run (all arrays of shape (n, n_ratios)).
 
     The ratio gate scales with the evidence: min_ratio for a run shorter than
     sustained_minutes (a short burst must be a clear effect, the baseline may be off by tens
     of percent for a few minutes), sustained_ratio once the run has lasted that long.
     """
-    ratio_gate = np.where(run_len >= params.sustained_minutes, params.sustained_ratio,
-                          params.min_ratio)
-    return ((run_obs >= params.min_reporters) & (run_obs - run_exp >= params.min_excess)
-            & (run_obs >= ratio_gate * run_exp))
+    ratio_gate = np.where(
+        run_len >= params.sustained_minutes, params.sustained_ratio, params.min_ratio
+    )
+    return (
+        (run_obs >= params.min_reporters)
+        & (run_obs - run_exp >= params.min_excess)
+        & (run_obs >= ratio_gate * run_exp)
+    )
 
 
-def run_tests(state: MinuteState, minute: int, x: np.ndarray, raw: np.ndarray,
-              mu: np.ndarray, base: Baseline, ready: np.ndarray, alpha: np.ndarray,
-              threshold: np.ndarray, tilt: np.ndarray, mix_parent: np.ndarray,
-              prefixes: int | None, params: Params) -> MinuteTests:
+def run_tests(
+    state: MinuteState,
+    minute: int,
+    x: np.ndarray,
+    raw: np.ndarray,
+    mu: np.ndarray,
+    base: Baseline,
+    ready: np.ndarray,
+    alpha: np.ndarray,
+    threshold: np.ndarray,
+    tilt: np.ndarray,
+    mix_parent: np.ndarray,
+    prefixes: int | None,
+    params: Params,
+) -> MinuteTests:
     """Record one minute and run every test on every series.
 
     alpha, threshold: per-series window-test level and CUSUM threshold, shape (n,).
@@ -180,15 +203,20 @@ def run_tests(state: MinuteState, minute: int, x: np.ndarray, raw: np.ndarray,
     """
     _window_sums(state, minute, x, raw, mu, params)
     state.ring_prefix[minute % params.recent_minutes] = (
-        -1.0 if prefixes is None else float(prefixes))
+        -1.0 if prefixes is None else float(prefixes)
+    )
     if prefixes is not None:
         state.prefix_minute = minute
     obs, exp, rawsum = state.win[:, 0].copy(), state.win[:, 1].copy(), state.win[:, 2].copy()
     var = base.variance(exp, minutes=np.asarray(params.windows, dtype=float))
 
-    gates = (ready[:, None] & (obs >= params.min_reporters)
-             & (obs - exp >= params.min_excess) & (obs >= params.min_ratio * exp)
-             & (obs >= params.min_reporter_diversity * rawsum))
+    gates = (
+        ready[:, None]
+        & (obs >= params.min_reporters)
+        & (obs - exp >= params.min_excess)
+        & (obs >= params.min_ratio * exp)
+        & (obs >= params.min_reporter_diversity * rawsum)
+    )
     # NB and Poisson right tails are heavier than the normal's, so nothing within 4 standard
     # deviations of the mean can reach a tail probability below ~3e-5 >> alpha: skip it.
     gates &= (obs - exp) ** 2 > _SCREEN_Z2 * var
@@ -226,5 +254,21 @@ def run_tests(state: MinuteState, minute: int, x: np.ndarray, raw: np.ndarray,
         diversity = _prefix_diversity(state, minute)
     low = diversity is not None and diversity < params.min_prefix_diversity
     alarm = window_alarm.any(axis=1) | cusum_alarm.any(axis=1)
-    return MinuteTests(minute, x, mu, obs, exp, var, rawsum, p, window_alarm, scores,
-                       cusum_alarm, alarm, alpha, threshold, diversity, low)
+    return MinuteTests(
+        minute,
+        x,
+        mu,
+        obs,
+        exp,
+        var,
+        rawsum,
+        p,
+        window_alarm,
+        scores,
+        cusum_alarm,
+        alarm,
+        alpha,
+        threshold,
+        diversity,
+        low,
+    )

@@ -65,14 +65,17 @@ def redis_conn(redis_server: RedisServer) -> Iterator[redis.Redis]:
 @pytest.fixture
 def settings(tmp_path: Path, redis_conn: redis.Redis, redis_url: str) -> Settings:
     """Settings for a test: private data dir, the test Redis, a known secret and API key."""
-    base = load_settings({
-        "OUTAGE_DATA_DIR": str(tmp_path / "data"),
-        "REDIS_URL": redis_url,
-        "OUTAGE_SECRET_KEY": TEST_SECRET,
-        "OUTAGE_API_KEYS": TEST_API_KEY,
-    })
-    return dataclasses.replace(base, rate_limit="1000 per minute",
-                               api_rate_limit="100000 per minute")
+    base = load_settings(
+        {
+            "OUTAGE_DATA_DIR": str(tmp_path / "data"),
+            "REDIS_URL": redis_url,
+            "OUTAGE_SECRET_KEY": TEST_SECRET,
+            "OUTAGE_API_KEYS": TEST_API_KEY,
+        }
+    )
+    return dataclasses.replace(
+        base, rate_limit="1000 per minute", api_rate_limit="100000 per minute"
+    )
 
 
 @pytest.fixture

@@ -22,8 +22,9 @@ def imported_roots(path: Path) -> set[str]:
     return roots
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "detector").rglob("*.py")),
-                         ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "detector").rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT))
+)
 def test_detector_imports_no_io_framework(path: Path) -> None:
     assert not imported_roots(path) & FORBIDDEN
 

@@ -23,8 +23,17 @@ def services():
     out = []
     for slug in slugs + extra:
         svc = ext.catalog.get(slug)
-        base = svc.to_dict() if svc else {"slug": slug, "name": slug, "category": None,
-                                          "problems": [], "problem_labels": {}}
+        base = (
+            svc.to_dict()
+            if svc
+            else {
+                "slug": slug,
+                "name": slug,
+                "category": None,
+                "problems": [],
+                "problem_labels": {},
+            }
+        )
         out.append({**base, "status": queries.summary(found[slug])})
     return {"services": out}
 

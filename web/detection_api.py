@@ -38,6 +38,7 @@ COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 def cache_for(seconds: int, public: bool = True) -> Callable:
     """Give a view's successful responses `Cache-Control: public, max-age=<seconds>`."""
+
     def wrap(view: Callable) -> Callable:
         @functools.wraps(view)
         def inner(*args: Any, **kwargs: Any):
@@ -45,15 +46,21 @@ def cache_for(seconds: int, public: bool = True) -> Callable:
             scope = "public" if public else "private"
             resp.headers["Cache-Control"] = f"{scope}, max-age={seconds}"
             return resp
+
         return inner
+
     return wrap
 
 
 def init_app(app: Flask) -> None:
     @app.after_request
     def _etag(resp: Response) -> Response:
-        if (request.method in ("GET", "HEAD") and request.path.startswith("/api/")
-                and resp.status_code == 200 and not resp.is_streamed):
+        if (
+            request.method in ("GET", "HEAD")
+            and request.path.startswith("/api/")
+            and resp.status_code == 200
+            and not resp.is_streamed
+        ):
             resp.headers.setdefault("Cache-Control", "no-cache")
             resp.set_etag(hashlib.sha256(resp.get_data()).hexdigest()[:32])
             resp.make_conditional(request)
@@ -68,8 +75,7 @@ def known_service(slug: str) -> dict[str, Any]:
     if svc is not None:
         return svc.to_dict()
     if SLUG.match(slug) and ext.redis.sismember(keys.ACTIVE_SERVICES, slug):
-        return {"slug": slug, "name": slug, "category": None, "problems": [],
-                "problem_labels": {}}
+        return {"slug": slug, "name": slug, "category": None, "problems": [], "problem_labels": {}}
     raise ApiError(404, f"unknown service {slug[:80]!r}", field="service")
 
 
@@ -111,8 +117,11 @@ def time_param(name: str) -> int | None:
         text = raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw
         stamp = datetime.fromisoformat(text)
     except ValueError:
-        raise ApiError(422, f"{name} must be an ISO 8601 time (2024-01-01T00:00:00Z) or "
-                            "unix seconds", field=name) from None
+        raise ApiError(
+            422,
+            f"{name} must be an ISO 8601 time (2024-01-01T00:00:00Z) or unix seconds",
+            field=name,
+        ) from None
     if stamp.tzinfo is None:
         raise ApiError(422, f"{name} needs a time zone, e.g. a trailing Z", field=name)
     return int(stamp.timestamp())
@@ -163,8 +172,9 @@ def service_series(slug: str):
     start = end - hours * 60 + 1
     start -= start % step
     end = end - (end + 1) % step  # whole buckets only: the current partial one is left out
-    body = queries.series(outage().redis, slug, region, problem, start, end, step,
-                          detector_params(outage().settings))
+    body = queries.series(
+        outage().redis, slug, region, problem, start, end, step, detector_params(outage().settings)
+    )
     body["hours"] = hours
     return body
 
@@ -182,10 +192,14 @@ def service_map(slug: str):
                 raise ValueError
             validate_region(level)
         except ValueError:
-            raise ApiError(422, "level must be 'country' or an ISO 3166-1 alpha-2 code such "
-                                "as US", field="level") from None
-    return queries.region_map(outage().redis, slug, level, last_complete_minute(),
-                              detector_params(outage().settings))
+            raise ApiError(
+                422,
+                "level must be 'country' or an ISO 3166-1 alpha-2 code such as US",
+                field="level",
+            ) from None
+    return queries.region_map(
+        outage().redis, slug, level, last_complete_minute(), detector_params(outage().settings)
+    )
 
 
 @bp.get("/incidents")
@@ -198,8 +212,9 @@ def incident_list():
     service = request.args.get("service", "").strip() or None
     if service is not None:
         known_service(service)
-    found = incidents.query(outage().redis, active=active, service=service,
-                            since_seconds=since, limit=limit)
+    found = incidents.query(
+        outage().redis, active=active, service=service, since_seconds=since, limit=limit
+    )
     return {"incidents": found, "count": len(found)}
 
 
@@ -211,8 +226,14 @@ def webhook_deliveries():
     service = request.args.get("service", "").strip() or None
     incident = request.args.get("incident", "").strip() or None
     found = webhooks.recent(outage().redis, limit=limit, service=service, incident=incident)
-    subs = [{"id": webhooks.subscription_id(s["url"]), "url": webhooks.public_url(s["url"]),
-             "services": s["services"]} for s in outage().settings.webhooks]
+    subs = [
+        {
+            "id": webhooks.subscription_id(s["url"]),
+            "url": webhooks.public_url(s["url"]),
+            "services": s["services"],
+        }
+        for s in outage().settings.webhooks
+    ]
     return {"subscriptions": subs, "deliveries": found, "count": len(found)}
 
 
@@ -223,4 +244,3 @@ def openapi_document():
     from web.openapi import document
 
     return document()
-

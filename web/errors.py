@@ -16,10 +16,19 @@ RETRY_AFTER_UNAVAILABLE = 5
 """Seconds a client is told to wait when Redis is unreachable."""
 
 CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "too_large",
-    415: "unsupported_media_type", 422: "invalid", 429: "rate_limited",
-    500: "internal_error", 503: "unavailable",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
 }
 
 _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -32,8 +41,14 @@ _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 class ApiError(Exception):
     """An error a view raises to answer with a 4xx and a JSON body."""
 
-    def __init__(self, status: int, message: str, code: str | None = None,
-                 field: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status, self.message, self.field = status, message, field
         self.code = code or CODES.get(status, "error")
@@ -46,8 +61,13 @@ def wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json"
 
 
-def error_response(status: int, message: str, code: str | None = None,
-                   field: str | None = None, headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int,
+    message: str,
+    code: str | None = None,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     """Build the error response in the form the client asked for."""
     if wants_json():
         body = {"code": code or CODES.get(status, "error"), "message": message}
@@ -56,8 +76,10 @@ def error_response(status: int, message: str, code: str | None = None,
         resp = jsonify({"error": body})
     else:
         title = code.replace("_", " ").capitalize() if code else CODES.get(status, "Error")
-        resp = Response(render_template_string(_PAGE, status=status, title=title,
-                                               message=message), mimetype="text/html")
+        resp = Response(
+            render_template_string(_PAGE, status=status, title=title, message=message),
+            mimetype="text/html",
+        )
     resp.status_code = status
     resp.headers.update(headers or {})
     resp.headers["Cache-Control"] = "no-store"
@@ -83,8 +105,12 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(NoRedisConfigured)
     def _unavailable(exc: Exception):
         log.warning("Redis unavailable: %s", exc)
-        return error_response(503, "storage is temporarily unavailable; retry shortly",
-                              "unavailable", headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)})
+        return error_response(
+            503,
+            "storage is temporarily unavailable; retry shortly",
+            "unavailable",
+            headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)},
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

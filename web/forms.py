@@ -22,8 +22,10 @@ WHOLE_COUNTRY = ("", "Whole country")
 @lru_cache(maxsize=1)
 def country_choices() -> tuple[tuple[str, str], ...]:
     """Every ISO 3166-1 country as (alpha-2, name), by name, after the 'not sure' choice."""
-    countries = sorted(((c.alpha_2, getattr(c, "common_name", None) or c.name)
-                        for c in pycountry.countries), key=lambda c: c[1])
+    countries = sorted(
+        ((c.alpha_2, getattr(c, "common_name", None) or c.name) for c in pycountry.countries),
+        key=lambda c: c[1],
+    )
     return (UNKNOWN, *countries)
 
 
@@ -39,16 +41,19 @@ def subdivision_choices(country: str) -> tuple[tuple[str, str], ...]:
 class ReportForm(FlaskForm):
     """I have a problem with <service>: what, where, and an optional comment."""
 
-    problem = RadioField("What is not working?",
-                         validators=[InputRequired("Choose what is not working.")])
+    problem = RadioField(
+        "What is not working?", validators=[InputRequired("Choose what is not working.")]
+    )
     country = SelectField("Country")
     subdivision = SelectField("State or region (optional)", validate_choice=False)
     comment = TextAreaField(f"Comment (optional, up to {MAX_COMMENT} characters)")
 
     def validate_subdivision(self, field: SelectField) -> None:
         if field.data and field.data not in dict(subdivision_choices(self.country.data or "")):
-            raise ValidationError("That region is not in the chosen country: choose one of "
-                                  "its regions, or the whole country.")
+            raise ValidationError(
+                "That region is not in the chosen country: choose one of "
+                "its regions, or the whole country."
+            )
 
     def validate_comment(self, field: TextAreaField) -> None:
         try:

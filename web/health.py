@@ -22,6 +22,10 @@ def readyz():
     try:
         outage().redis.ping()
     except Exception as exc:  # any failure to reach Redis means "not ready"
-        return error_response(503, f"Redis unreachable: {type(exc).__name__}", "unavailable",
-                              headers={"Retry-After": "5"})
+        return error_response(
+            503,
+            f"Redis unreachable: {type(exc).__name__}",
+            "unavailable",
+            headers={"Retry-After": "5"},
+        )
     return {"status": "ready"}

@@ -45,8 +45,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # category Cc except \n
 class Invalid(ValueError):
     """Input that cannot be ingested: HTTP status, error code, message and field at fault."""
 
-    def __init__(self, status: int, message: str, code: str = "invalid",
-                 field: str | None = None):
+    def __init__(self, status: int, message: str, code: str = "invalid", field: str | None = None):
         super().__init__(message)
         self.status, self.message, self.code, self.field = status, message, code, field
 
@@ -181,8 +180,12 @@ def clean_region(value: object, default: str = GLOBAL) -> str:
     try:
         return validate_region(value if len(value) <= 8 else "-")
     except ValueError:
-        raise Invalid(422, f"unknown region {value[:16]!r}: use an ISO 3166-1 alpha-2 or "
-                      "ISO 3166-2 code such as 'US' or 'US-CA'", field="region") from None
+        raise Invalid(
+            422,
+            f"unknown region {value[:16]!r}: use an ISO 3166-1 alpha-2 or "
+            "ISO 3166-2 code such as 'US' or 'US-CA'",
+            field="region",
+        ) from None
 
 
 def clean_at(value: object, now: float) -> float:
@@ -197,8 +200,9 @@ def clean_at(value: object, now: float) -> float:
         raise Invalid(422, "at needs a time zone, e.g. 2024-05-01T12:00:00Z", field="at")
     at = when.timestamp()
     if at < now - BACKDATE_SECONDS or at > now + CLOCK_SKEW_SECONDS:
-        raise Invalid(422, f"at must lie within the last {BACKDATE_SECONDS // 60} minutes",
-                      field="at")
+        raise Invalid(
+            422, f"at must lie within the last {BACKDATE_SECONDS // 60} minutes", field="at"
+        )
     return min(at, now)
 
 
@@ -209,8 +213,9 @@ class Validator:
         self.catalog, self.hasher = catalog, hasher
         self.problems = {s.slug: frozenset(s.problem_slugs) for s in catalog.services}
 
-    def item(self, item: object, sender: Sender, now: float,
-             anon: tuple[str, str] | None = None) -> Report:
+    def item(
+        self, item: object, sender: Sender, now: float, anon: tuple[str, str] | None = None
+    ) -> Report:
         """Validate one report object."""
         if type(item) is not dict:
             raise Invalid(422, "a report must be a JSON object")
@@ -230,8 +235,9 @@ class Validator:
             choices = ", ".join(self.catalog.get(slug).problem_slugs)  # type: ignore[union-attr]
             raise Invalid(422, f"problem must be one of {choices}", field="problem")
         region = item.get("region")
-        region = sender.default_region if region is None else clean_region(region,
-                                                                           sender.default_region)
+        region = (
+            sender.default_region if region is None else clean_region(region, sender.default_region)
+        )
         comment = clean_comment(item.get("comment"))
         at = item.get("at")
         at = now if at is None else clean_at(at, now)
@@ -254,26 +260,28 @@ class Validator:
             # Without `reporter`, every item of a key is one reporter: safe, not generous.
             ident = self.hasher.partner(sender.key_id, "")
             return ident, ident
-        return (self.hasher.anonymous(sender.ip, sender.user_agent),
-                self.hasher.network(sender.ip))
+        return (self.hasher.anonymous(sender.ip, sender.user_agent), self.hasher.network(sender.ip))
 
     def single(self, body: object, sender: Sender, now: float | None = None) -> Report:
         """Validate a single-report body."""
         return self.item(body, sender, time.time() if now is None else now)
 
-    def batch(self, body: Mapping[str, object], sender: Sender, now: float | None = None
-              ) -> tuple[list[Report], list[dict[str, object]]]:
+    def batch(
+        self, body: Mapping[str, object], sender: Sender, now: float | None = None
+    ) -> tuple[list[Report], list[dict[str, object]]]:
         """Validate a `{"reports": [...]}` body: good reports, and rejected ones by index."""
         if body.keys() != {"reports"}:
             extra = sorted(str(k) for k in body.keys() - {"reports"})[0][:40]
             raise Invalid(422, f"unknown field {extra!r} next to reports", field=extra)
         items = body["reports"]
         if not isinstance(items, list) or not items:
-            raise Invalid(422, "reports must be a non-empty list of report objects",
-                          field="reports")
+            raise Invalid(
+                422, "reports must be a non-empty list of report objects", field="reports"
+            )
         if len(items) > MAX_BATCH:
-            raise Invalid(413, f"at most {MAX_BATCH} reports per batch", "too_large",
-                          field="reports")
+            raise Invalid(
+                413, f"at most {MAX_BATCH} reports per batch", "too_large", field="reports"
+            )
         now = time.time() if now is None else now
         anon = self.identify(sender)
         good, rejected = [], []

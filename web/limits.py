@@ -32,8 +32,9 @@ INVALID_KEY = ApiKey(id="", secret="")
 def api_key() -> ApiKey | None:
     """Return the request's API key (cached per request): None if absent, INVALID_KEY if wrong."""
     if "outage_api_key" not in g:
-        g.outage_api_key = match_api_key(request.headers.get("Authorization"),
-                                         outage().settings.api_keys)
+        g.outage_api_key = match_api_key(
+            request.headers.get("Authorization"), outage().settings.api_keys
+        )
     return g.outage_api_key
 
 
@@ -84,11 +85,20 @@ def init_app(app: Flask, bp: Blueprint) -> Limiter:
     app.extensions.setdefault("outage_hasher", Hasher(settings.secret_key))
     options: dict = {}
     if settings.redis_url:
-        options = {"socket_timeout": STORAGE_TIMEOUT, "socket_connect_timeout": STORAGE_TIMEOUT,
-                   "key_prefix": keys.RATE_LIMITS}
-    limiter = Limiter(key_func=limit_key, app=app,
-                      storage_uri=settings.redis_url or "memory://", storage_options=options,
-                      strategy="fixed-window", swallow_errors=True, headers_enabled=False)
+        options = {
+            "socket_timeout": STORAGE_TIMEOUT,
+            "socket_connect_timeout": STORAGE_TIMEOUT,
+            "key_prefix": keys.RATE_LIMITS,
+        }
+    limiter = Limiter(
+        key_func=limit_key,
+        app=app,
+        storage_uri=settings.redis_url or "memory://",
+        storage_options=options,
+        strategy="fixed-window",
+        swallow_errors=True,
+        headers_enabled=False,
+    )
     # One budget per client across the form and the API.
     limiter.shared_limit(limit_value, scope="reports", key_func=limit_key)(bp)
     app.extensions["outage_limiter"] = limiter
@@ -106,6 +116,9 @@ def _too_many_requests(exc: RateLimitExceeded) -> Response:
             retry_after = max(1, min(window, math.ceil(current.reset_at - time.time())))
     except Exception:  # storage trouble while computing the hint: the window will do
         current_app.logger.warning("could not read the rate-limit window for Retry-After")
-    return error_response(429, f"too many reports: the limit is {exc.limit.limit}; retry in "
-                          f"{retry_after} s", "rate_limited",
-                          headers={"Retry-After": str(retry_after)})
+    return error_response(
+        429,
+        f"too many reports: the limit is {exc.limit.limit}; retry in {retry_after} s",
+        "rate_limited",
+        headers={"Retry-After": str(retry_after)},
+    )

@@ -27,9 +27,16 @@ CENTROIDS = Path(__file__).parent / "static" / "topojson" / "centroids.json"
 RATIO_MAX_LOG2 = 5.0
 """Ratios are coloured on a log2 scale from 1x (0) to 32x and above (5)."""
 
-RATIO_SCALE = [[0.0, "#fff4e5"], [0.2, "#fdd49e"], [0.4, "#fc8d59"], [0.6, "#e34a33"],
-               [0.8, "#b30000"], [1.0, "#67000d"]]
+RATIO_SCALE = [
+    [0.0, "#fff4e5"],
+    [0.2, "#fdd49e"],
+    [0.4, "#fc8d59"],
+    [0.6, "#e34a33"],
+    [0.8, "#b30000"],
+    [1.0, "#67000d"],
+]
 """Colour scale for reports-to-baseline ratios (light = normal, dark red = 32x)."""
+
 
 @dataclass(frozen=True)
 class RegionRow:
@@ -74,10 +81,20 @@ def ratio_z(ratio: float | None) -> float:
     return round(min(math.log2(ratio), RATIO_MAX_LOG2), 3)
 
 
-COLORBAR = {"title": {"text": "Reports vs normal", "side": "top"},
-            "tickvals": [0, 1, 2, 3, 4, 5], "ticktext": ["1x", "2x", "4x", "8x", "16x", "32x+"],
-            "orientation": "h", "x": 0.5, "xanchor": "center", "y": 0, "yanchor": "top",
-            "thickness": 10, "len": 0.6, "lenmode": "fraction", "outlinewidth": 0}
+COLORBAR = {
+    "title": {"text": "Reports vs normal", "side": "top"},
+    "tickvals": [0, 1, 2, 3, 4, 5],
+    "ticktext": ["1x", "2x", "4x", "8x", "16x", "32x+"],
+    "orientation": "h",
+    "x": 0.5,
+    "xanchor": "center",
+    "y": 0,
+    "yanchor": "top",
+    "thickness": 10,
+    "len": 0.6,
+    "lenmode": "fraction",
+    "outlinewidth": 0,
+}
 """A horizontal colour key under the map, so the map keeps the full width on phones."""
 
 
@@ -121,71 +138,131 @@ def _hover(rows: Sequence[RegionRow]) -> list[list]:
 
 
 def _hovertemplate(window_minutes: int) -> str:
-    return ("<b>%{customdata[0]}</b> (%{customdata[1]})<br>%{customdata[2]} reports in "
-            f"{window_minutes} min<br>" "%{customdata[3]}<br>%{customdata[4]}<extra></extra>")
+    return (
+        "<b>%{customdata[0]}</b> (%{customdata[1]})<br>%{customdata[2]} reports in "
+        f"{window_minutes} min<br>"
+        "%{customdata[3]}<br>%{customdata[4]}<extra></extra>"
+    )
 
 
 def _geo(scope: str) -> dict:
-    geo = {"scope": scope, "fitbounds": False, "showframe": False, "showcoastlines": False,
-           "showland": True, "landcolor": "#eaeef2", "showcountries": True,
-           "countrycolor": "#ffffff", "bgcolor": "rgba(0,0,0,0)", "showlakes": False}
+    geo = {
+        "scope": scope,
+        "fitbounds": False,
+        "showframe": False,
+        "showcoastlines": False,
+        "showland": True,
+        "landcolor": "#eaeef2",
+        "showcountries": True,
+        "countrycolor": "#ffffff",
+        "bgcolor": "rgba(0,0,0,0)",
+        "showlakes": False,
+    }
     if scope == "world":
         geo.update({"projection": {"type": "natural earth"}, "lataxis": {"range": [-58, 85]}})
     else:
-        geo.update({"projection": {"type": "albers usa"}, "showsubunits": True,
-                    "subunitcolor": "#ffffff"})
+        geo.update(
+            {"projection": {"type": "albers usa"}, "showsubunits": True, "subunitcolor": "#ffffff"}
+        )
     return geo
 
 
-def world_map(rows: Sequence[RegionRow], *, window_minutes: int = 15,
-              topojson_url: str = TOPOJSON_URL) -> dict:
+def world_map(
+    rows: Sequence[RegionRow], *, window_minutes: int = 15, topojson_url: str = TOPOJSON_URL
+) -> dict:
     """Build the world map: countries coloured by ratio, subdivisions as bubbles."""
     countries = [r for r in rows if "-" not in r.region and alpha3(r.region)]
     subs = [r for r in rows if "-" in r.region and centroid(r.region)]
-    data: list[dict] = [{
-        "type": "choropleth", "locationmode": "ISO-3", "name": "Countries",
-        "locations": [alpha3(r.region) for r in countries],
-        "z": [ratio_z(r.effective_ratio) for r in countries],
-        "customdata": _hover(countries), "hovertemplate": _hovertemplate(window_minutes),
-        "zmin": 0, "zmax": RATIO_MAX_LOG2, "colorscale": RATIO_SCALE, "colorbar": COLORBAR,
-        "marker": {"line": {"color": "#57606a", "width": 0.5}},
-    }]
+    data: list[dict] = [
+        {
+            "type": "choropleth",
+            "locationmode": "ISO-3",
+            "name": "Countries",
+            "locations": [alpha3(r.region) for r in countries],
+            "z": [ratio_z(r.effective_ratio) for r in countries],
+            "customdata": _hover(countries),
+            "hovertemplate": _hovertemplate(window_minutes),
+            "zmin": 0,
+            "zmax": RATIO_MAX_LOG2,
+            "colorscale": RATIO_SCALE,
+            "colorbar": COLORBAR,
+            "marker": {"line": {"color": "#57606a", "width": 0.5}},
+        }
+    ]
     if subs:
         top = max((r.observed for r in subs), default=1.0) or 1.0
-        data.append({
-            "type": "scattergeo", "mode": "markers", "name": "Subdivisions",
-            "lon": [centroid(r.region)[0] for r in subs],
-            "lat": [centroid(r.region)[1] for r in subs],
-            "customdata": _hover(subs), "hovertemplate": _hovertemplate(window_minutes),
-            "marker": {"size": [8 + 22 * math.sqrt(max(r.observed, 0) / top) for r in subs],
-                       "color": [ratio_z(r.effective_ratio) for r in subs], "cmin": 0,
-                       "cmax": RATIO_MAX_LOG2, "colorscale": RATIO_SCALE, "showscale": False,
-                       "opacity": 0.85, "line": {"color": "#1b1f24", "width": 1}},
-        })
-    layout = {"font": FONT, "height": 420, "margin": {"l": 0, "r": 0, "t": 8, "b": 60},
-              "geo": _geo("world"), "showlegend": False, "dragmode": False,
-              "paper_bgcolor": "#ffffff"}
-    return {"data": data, "layout": layout,
-            "config": plot_config(topojsonURL=topojson_url, scrollZoom=False)}
+        data.append(
+            {
+                "type": "scattergeo",
+                "mode": "markers",
+                "name": "Subdivisions",
+                "lon": [centroid(r.region)[0] for r in subs],
+                "lat": [centroid(r.region)[1] for r in subs],
+                "customdata": _hover(subs),
+                "hovertemplate": _hovertemplate(window_minutes),
+                "marker": {
+                    "size": [8 + 22 * math.sqrt(max(r.observed, 0) / top) for r in subs],
+                    "color": [ratio_z(r.effective_ratio) for r in subs],
+                    "cmin": 0,
+                    "cmax": RATIO_MAX_LOG2,
+                    "colorscale": RATIO_SCALE,
+                    "showscale": False,
+                    "opacity": 0.85,
+                    "line": {"color": "#1b1f24", "width": 1},
+                },
+            }
+        )
+    layout = {
+        "font": FONT,
+        "height": 420,
+        "margin": {"l": 0, "r": 0, "t": 8, "b": 60},
+        "geo": _geo("world"),
+        "showlegend": False,
+        "dragmode": False,
+        "paper_bgcolor": "#ffffff",
+    }
+    return {
+        "data": data,
+        "layout": layout,
+        "config": plot_config(topojsonURL=topojson_url, scrollZoom=False),
+    }
 
 
-def us_map(rows: Sequence[RegionRow], *, window_minutes: int = 15,
-           topojson_url: str = TOPOJSON_URL) -> dict:
+def us_map(
+    rows: Sequence[RegionRow], *, window_minutes: int = 15, topojson_url: str = TOPOJSON_URL
+) -> dict:
     """Build the US map: states (`US-XX` rows) coloured by ratio."""
     states = [r for r in rows if r.region.startswith("US-") and len(r.region) == 5]
-    data = [{
-        "type": "choropleth", "locationmode": "USA-states", "name": "States",
-        "locations": [r.region[3:] for r in states],
-        "z": [ratio_z(r.effective_ratio) for r in states],
-        "customdata": _hover(states), "hovertemplate": _hovertemplate(window_minutes),
-        "zmin": 0, "zmax": RATIO_MAX_LOG2, "colorscale": RATIO_SCALE, "colorbar": COLORBAR,
-        "marker": {"line": {"color": "#57606a", "width": 0.5}},
-    }]
-    layout = {"font": FONT, "height": 400, "margin": {"l": 0, "r": 0, "t": 8, "b": 60},
-              "geo": _geo("usa"), "showlegend": False, "dragmode": False,
-              "paper_bgcolor": "#ffffff"}
-    return {"data": data, "layout": layout,
-            "config": plot_config(topojsonURL=topojson_url, scrollZoom=False)}
+    data = [
+        {
+            "type": "choropleth",
+            "locationmode": "USA-states",
+            "name": "States",
+            "locations": [r.region[3:] for r in states],
+            "z": [ratio_z(r.effective_ratio) for r in states],
+            "customdata": _hover(states),
+            "hovertemplate": _hovertemplate(window_minutes),
+            "zmin": 0,
+            "zmax": RATIO_MAX_LOG2,
+            "colorscale": RATIO_SCALE,
+            "colorbar": COLORBAR,
+            "marker": {"line": {"color": "#57606a", "width": 0.5}},
+        }
+    ]
+    layout = {
+        "font": FONT,
+        "height": 400,
+        "margin": {"l": 0, "r": 0, "t": 8, "b": 60},
+        "geo": _geo("usa"),
+        "showlegend": False,
+        "dragmode": False,
+        "paper_bgcolor": "#ffffff",
+    }
+    return {
+        "data": data,
+        "layout": layout,
+        "config": plot_config(topojsonURL=topojson_url, scrollZoom=False),
+    }
 
 
 def problem_mix(rows: Sequence[ProblemRow]) -> dict:
@@ -193,20 +270,48 @@ def problem_mix(rows: Sequence[ProblemRow]) -> dict:
     ordered = sorted(rows, key=lambda r: r.now, reverse=True)[::-1]  # biggest on top
     labels = [r.label for r in ordered]
     data = [
-        {"type": "bar", "orientation": "h", "name": "Normal", "y": labels,
-         "x": [round(100 * r.normal, 1) for r in ordered], "marker": {"color": "#afb8c1"},
-         "hovertemplate": "%{y}: %{x:.0f}% normally<extra></extra>"},
-        {"type": "bar", "orientation": "h", "name": "Now", "y": labels,
-         "x": [round(100 * r.now, 1) for r in ordered], "marker": {"color": REPORTS_COLOUR},
-         "texttemplate": "%{x:.0f}%", "textposition": "outside", "cliponaxis": False,
-         "hovertemplate": "%{y}: %{x:.0f}% now<extra></extra>"},
+        {
+            "type": "bar",
+            "orientation": "h",
+            "name": "Normal",
+            "y": labels,
+            "x": [round(100 * r.normal, 1) for r in ordered],
+            "marker": {"color": "#afb8c1"},
+            "hovertemplate": "%{y}: %{x:.0f}% normally<extra></extra>",
+        },
+        {
+            "type": "bar",
+            "orientation": "h",
+            "name": "Now",
+            "y": labels,
+            "x": [round(100 * r.now, 1) for r in ordered],
+            "marker": {"color": REPORTS_COLOUR},
+            "texttemplate": "%{x:.0f}%",
+            "textposition": "outside",
+            "cliponaxis": False,
+            "hovertemplate": "%{y}: %{x:.0f}% now<extra></extra>",
+        },
     ]
-    layout = {"font": FONT, "height": 90 + 36 * max(len(rows), 1), "barmode": "group",
-              "margin": {"l": 130, "r": 40, "t": 28, "b": 32},
-              "legend": {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom",
-                         "traceorder": "reversed"},
-              "xaxis": {"title": {"text": "Share of reports (%)"}, "rangemode": "tozero",
-                        "fixedrange": True, "gridcolor": "#eaeef2"},
-              "yaxis": {"fixedrange": True, "automargin": True},
-              "paper_bgcolor": "#ffffff", "plot_bgcolor": "#ffffff"}
+    layout = {
+        "font": FONT,
+        "height": 90 + 36 * max(len(rows), 1),
+        "barmode": "group",
+        "margin": {"l": 130, "r": 40, "t": 28, "b": 32},
+        "legend": {
+            "orientation": "h",
+            "x": 0,
+            "y": 1.02,
+            "yanchor": "bottom",
+            "traceorder": "reversed",
+        },
+        "xaxis": {
+            "title": {"text": "Share of reports (%)"},
+            "rangemode": "tozero",
+            "fixedrange": True,
+            "gridcolor": "#eaeef2",
+        },
+        "yaxis": {"fixedrange": True, "automargin": True},
+        "paper_bgcolor": "#ffffff",
+        "plot_bgcolor": "#ffffff",
+    }
     return {"data": data, "layout": layout, "config": plot_config(displayModeBar=False)}

@@ -49,8 +49,9 @@ def _record(response: Response) -> Response:
     rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
     method = request.method if request.method in METHODS else "other"
     source = INGEST_ROUTES.get(rule) if method == "POST" else None
-    metrics.observe_request(rule, method, response.status_code,
-                            time.perf_counter() - started, source)
+    metrics.observe_request(
+        rule, method, response.status_code, time.perf_counter() - started, source
+    )
     if source and response.status_code >= 400:
         metrics.count_reports(0, 0, [_refusal_reason(response)])
     return response
@@ -112,7 +113,15 @@ def scrape():
     if token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):
-            return error_response(401, "GET /metrics needs Authorization: Bearer <token>",
-                                  "unauthorized", headers={"WWW-Authenticate": "Bearer"})
-    return Response(render(), mimetype=None, content_type=CONTENT_TYPE_LATEST,
-                    headers={"Cache-Control": "no-store"})
+            return error_response(
+                401,
+                "GET /metrics needs Authorization: Bearer <token>",
+                "unauthorized",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+    return Response(
+        render(),
+        mimetype=None,
+        content_type=CONTENT_TYPE_LATEST,
+        headers={"Cache-Control": "no-store"},
+    )

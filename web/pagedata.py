@@ -56,8 +56,9 @@ def api_get(path: str, **query: Any) -> dict | None:
         return None
     params = {k: v for k, v in query.items() if v is not None and v != ""}
     remote = request.remote_addr if request else None
-    with app.test_request_context(path, query_string=params,
-                                  environ_base={"REMOTE_ADDR": remote or "127.0.0.1"}):
+    with app.test_request_context(
+        path, query_string=params, environ_base={"REMOTE_ADDR": remote or "127.0.0.1"}
+    ):
         try:
             resp = app.make_response(app.view_functions[endpoint](**args))
         except (ApiError, HTTPException):
@@ -118,9 +119,12 @@ def parse_series(body: Mapping | None) -> figures.Series:
         out = [_num(values[i], math.nan) for i in keep]
         return out if any(math.isfinite(v) for v in out) else []
 
-    return figures.Series(times=[epochs[i] for i in keep],
-                          reports=column("reports") or [0.0] * len(keep),
-                          baseline=column("expected"), upper=column("upper"))
+    return figures.Series(
+        times=[epochs[i] for i in keep],
+        reports=column("reports") or [0.0] * len(keep),
+        baseline=column("expected"),
+        upper=column("upper"),
+    )
 
 
 def parse_status(body: Mapping | None) -> dict:
@@ -132,7 +136,9 @@ def parse_status(body: Mapping | None) -> dict:
     incident = inner.get("incident") if isinstance(inner.get("incident"), dict) else {}
     learning = inner.get("baseline") in (None, "insufficient_history")
     return {
-        "level": level, "learning": learning, "since": incident.get("started_at"),
+        "level": level,
+        "learning": learning,
+        "since": incident.get("started_at"),
         "observed": None if inner.get("observed") is None else _num(inner["observed"]),
         "expected": None if inner.get("expected") is None else _num(inner["expected"]),
         "window": int(_num(inner.get("window_minutes"), 15)) or 15,
@@ -151,10 +157,14 @@ def parse_regions(body: Mapping | None) -> list[maps.RegionRow]:
         if not isinstance(item, dict) or not isinstance(item.get("region"), str):
             continue
         expected, ratio = item.get("expected"), item.get("ratio")
-        rows.append(maps.RegionRow(
-            region=item["region"].upper(), observed=_num(item.get("observed")),
-            expected=None if expected is None else _num(expected),
-            ratio=None if ratio is None else _num(ratio, math.nan)))
+        rows.append(
+            maps.RegionRow(
+                region=item["region"].upper(),
+                observed=_num(item.get("observed")),
+                expected=None if expected is None else _num(expected),
+                ratio=None if ratio is None else _num(ratio, math.nan),
+            )
+        )
     return [r for r in rows if r.region != "*"]
 
 
@@ -164,9 +174,14 @@ def problem_rows(status: Mapping, labels: Mapping[str, str]) -> list[maps.Proble
     for item in status.get("problems") or []:
         slug = item.get("problem")
         if isinstance(slug, str) and _num(item.get("observed")) > 0:
-            rows.append(maps.ProblemRow(slug, labels.get(slug, slug),
-                                           _num(item.get("share")),
-                                           _num(item.get("normal_share"))))
+            rows.append(
+                maps.ProblemRow(
+                    slug,
+                    labels.get(slug, slug),
+                    _num(item.get("share")),
+                    _num(item.get("normal_share")),
+                )
+            )
     return rows
 
 
@@ -183,9 +198,14 @@ def service_spans(body: Mapping | None) -> list[figures.Span]:
         if start is None:
             continue
         severity = str(inc.get("severity") or "problems")
-        spans.append(figures.Span(start=start, end=to_epoch(inc.get("ended_at")),
-                                  severity=severity, label=LEVELS.get(severity, {}).get(
-                                      "label", severity)))
+        spans.append(
+            figures.Span(
+                start=start,
+                end=to_epoch(inc.get("ended_at")),
+                severity=severity,
+                label=LEVELS.get(severity, {}).get("label", severity),
+            )
+        )
     return spans
 
 
@@ -200,16 +220,23 @@ def incident_rows(body: Mapping | None, catalog: Catalog) -> list[dict]:
         if start is not None:
             minutes = ((end or int(datetime.now(UTC).timestamp())) - start) // 60
         severity = str(inc.get("severity") or "")
-        rows.append({
-            "service": slug, "name": svc.name if svc else slug, "severity": severity,
-            "severity_label": LEVELS.get(severity, {}).get("label", severity),
-            "open": inc.get("ended_at") is None, "started_at": inc.get("started_at"),
-            "detected_at": inc.get("detected_at"), "ended_at": inc.get("ended_at"),
-            "minutes": minutes, "peak": _num(inc.get("peak_per_min")),
-            "expected": _num(inc.get("expected_per_min")),
-            "regions": [str(r) for r in (inc.get("regions") or [])][:6],
-            "problems": [str(p) for p in (inc.get("problems") or [])][:4],
-        })
+        rows.append(
+            {
+                "service": slug,
+                "name": svc.name if svc else slug,
+                "severity": severity,
+                "severity_label": LEVELS.get(severity, {}).get("label", severity),
+                "open": inc.get("ended_at") is None,
+                "started_at": inc.get("started_at"),
+                "detected_at": inc.get("detected_at"),
+                "ended_at": inc.get("ended_at"),
+                "minutes": minutes,
+                "peak": _num(inc.get("peak_per_min")),
+                "expected": _num(inc.get("expected_per_min")),
+                "regions": [str(r) for r in (inc.get("regions") or [])][:6],
+                "problems": [str(p) for p in (inc.get("problems") or [])][:4],
+            }
+        )
     return rows
 
 
@@ -234,8 +261,13 @@ def comments(slug: str, labels: Mapping[str, str], n: int = COMMENTS_SHOWN) -> l
         region = str(doc.get("region") or "*")
         where = maps.region_name(region) if region != "*" else ""
         problem = labels.get(str(doc.get("problem")), str(doc.get("problem") or ""))
-        out.append({"time": to_epoch(doc.get("at")), "text": doc["text"],
-                    "meta": " · ".join(x for x in (problem, where) if x)})
+        out.append(
+            {
+                "time": to_epoch(doc.get("at")),
+                "text": doc["text"],
+                "meta": " · ".join(x for x in (problem, where) if x),
+            }
+        )
     return out
 
 
@@ -262,17 +294,34 @@ def openapi_operations(spec: Mapping | None) -> tuple[list[dict], dict]:
                 continue
             params = [p for p in shared + (op.get("parameters") or []) if isinstance(p, dict)]
             responses = op.get("responses") or {}
-            ops.append({
-                "method": method.upper(), "path": path, "summary": op.get("summary") or "",
-                "description": op.get("description") or "",
-                "params": [{"name": p.get("name", ""), "in": p.get("in", ""),
+            ops.append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": op.get("summary") or "",
+                    "description": op.get("description") or "",
+                    "params": [
+                        {
+                            "name": p.get("name", ""),
+                            "in": p.get("in", ""),
                             "required": bool(p.get("required")),
                             "description": p.get("description") or "",
-                            "type": (p.get("schema") or {}).get("type", "")} for p in params],
-                "has_body": "requestBody" in op,
-                "responses": [{"code": str(code), "description": (r or {}).get("description", "")}
-                              for code, r in responses.items() if isinstance(r, dict | None)],
-                "anchor": f"{method}-{path}".strip("/").replace("/", "-").replace("{", "")
-                          .replace("}", "").replace("<", "").replace(">", ""),
-            })
+                            "type": (p.get("schema") or {}).get("type", ""),
+                        }
+                        for p in params
+                    ],
+                    "has_body": "requestBody" in op,
+                    "responses": [
+                        {"code": str(code), "description": (r or {}).get("description", "")}
+                        for code, r in responses.items()
+                        if isinstance(r, dict | None)
+                    ],
+                    "anchor": f"{method}-{path}".strip("/")
+                    .replace("/", "-")
+                    .replace("{", "")
+                    .replace("}", "")
+                    .replace("<", "")
+                    .replace(">", ""),
+                }
+            )
     return ops, dict(spec.get("info") or {})

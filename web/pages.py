@@ -113,8 +113,7 @@ def plotly_url() -> str:
 @bp.get("/static/vendor/plotly.min.js")
 def plotly_js() -> Response:
     """Serve plotly.js from the plotly package's own bundle (never a CDN)."""
-    resp = send_file(PLOTLY_JS, mimetype="text/javascript", conditional=True,
-                     max_age=LONG_CACHE)
+    resp = send_file(PLOTLY_JS, mimetype="text/javascript", conditional=True, max_age=LONG_CACHE)
     resp.headers["Cache-Control"] = f"public, max-age={LONG_CACHE}, immutable"
     return resp
 
@@ -154,29 +153,45 @@ def index_data(query: str = "") -> dict:
     for row in rows:
         haystack = f"{row['name']} {row['slug']} {row['category']}".lower()
         row["hidden"] = bool(q) and q not in haystack
-    return {"services": rows, "query": query,
-            "active": sum(1 for r in rows if LEVELS[r["level"]]["rank"] >= 2)}
+    return {
+        "services": rows,
+        "query": query,
+        "active": sum(1 for r in rows if LEVELS[r["level"]]["rank"] >= 2),
+    }
 
 
 def service_rows() -> list[dict]:
     """Every service's level, sparkline and reports in the last hour, problems first."""
     catalog = outage().catalog
     listed = api_get("/api/v1/services") or {}
-    state = {s.get("slug"): pagedata.parse_status(s) for s in listed.get("services", [])
-             if isinstance(s, dict)}
+    state = {
+        s.get("slug"): pagedata.parse_status(s)
+        for s in listed.get("services", [])
+        if isinstance(s, dict)
+    }
     rows = []
     for order, svc in enumerate(catalog.services):
         status = state.get(svc.slug) or pagedata.parse_status({})
-        series = pagedata.parse_series(api_get(f"/api/v1/services/{svc.slug}/series",
-                                               hours=24, step=SPARK_STEP))
+        series = pagedata.parse_series(
+            api_get(f"/api/v1/services/{svc.slug}/series", hours=24, step=SPARK_STEP)
+        )
         hour = 60 // SPARK_STEP
-        rows.append({
-            "slug": svc.slug, "name": svc.name, "category": svc.category_name,
-            "level": status["level"], "label": LEVELS[status["level"]]["label"],
-            "order": order, "reports_hour": round(sum(series.reports[-hour:])),
-            "sparkline": (figures.sparkline(series, status["level"], minutes=SPARK_STEP)
-                          if series.times else None),
-        })
+        rows.append(
+            {
+                "slug": svc.slug,
+                "name": svc.name,
+                "category": svc.category_name,
+                "level": status["level"],
+                "label": LEVELS[status["level"]]["label"],
+                "order": order,
+                "reports_hour": round(sum(series.reports[-hour:])),
+                "sparkline": (
+                    figures.sparkline(series, status["level"], minutes=SPARK_STEP)
+                    if series.times
+                    else None
+                ),
+            }
+        )
     rows.sort(key=lambda r: (-LEVELS[r["level"]]["rank"], r["order"]))
     return rows
 
@@ -190,13 +205,18 @@ def index():
 @bp.get("/live/index.json")
 def live_index():
     data = index_data()
-    return _json_with_etag({
-        "figures": {f"spark-{r['slug']}": r["sparkline"] for r in data["services"]
-                    if r["sparkline"]},
-        "badges": {f"badge-{r['slug']}": {"level": r["level"], "label": r["label"]}
-                   for r in data["services"]},
-        "texts": {f"count-{r['slug']}": str(r["reports_hour"]) for r in data["services"]},
-    })
+    return _json_with_etag(
+        {
+            "figures": {
+                f"spark-{r['slug']}": r["sparkline"] for r in data["services"] if r["sparkline"]
+            },
+            "badges": {
+                f"badge-{r['slug']}": {"level": r["level"], "label": r["label"]}
+                for r in data["services"]
+            },
+            "texts": {f"count-{r['slug']}": str(r["reports_hour"]) for r in data["services"]},
+        }
+    )
 
 
 # ---------------------------------------------------------------------------- service
@@ -207,11 +227,9 @@ def status_sentence(name: str, status: dict) -> str:
         return f"No reports about {name} have been analysed yet."
     if level == "ok":
         if status["learning"]:
-            return (f"No problems detected at {name}; we are still learning what is normal "
-                    "for it.")
+            return f"No problems detected at {name}; we are still learning what is normal for it."
         return f"User reports indicate no current problems at {name}."
-    what = {"possible": "possible problems", "problems": "problems",
-            "outage": "an outage"}[level]
+    what = {"possible": "possible problems", "problems": "problems", "outage": "an outage"}[level]
     since = utc_time(status["since"], "%H:%M UTC") if status["since"] else ""
     return f"User reports indicate {what} at {name}" + (f" since {since}." if since else ".")
 
@@ -245,7 +263,9 @@ def service_data(slug: str) -> dict:
     labels = {p.slug: p.label for p in svc.problems}
     problems = pagedata.problem_rows(status, labels)
     return {
-        "service": svc, "status": status, "sentence": status_sentence(svc.name, status),
+        "service": svc,
+        "status": status,
+        "sentence": status_sentence(svc.name, status),
         "label": LEVELS[status["level"]]["label"],
         "reports_15": round(sum(series.reports[-15:])),
         "reports_hour": round(sum(series.reports[-60:])),
@@ -271,9 +291,14 @@ def _day_ago() -> str:
 @bp.get("/s/<slug>")
 def service(slug: str):
     data = service_data(slug)
-    return render_template("service.html", form=report_form_for(data["service"]),
-                           live_url=url_for("pages.live_service", slug=slug),
-                           poll_series_ms=POLL_SERIES_MS, poll_page_ms=POLL_PAGE_MS, **data)
+    return render_template(
+        "service.html",
+        form=report_form_for(data["service"]),
+        live_url=url_for("pages.live_service", slug=slug),
+        poll_series_ms=POLL_SERIES_MS,
+        poll_page_ms=POLL_PAGE_MS,
+        **data,
+    )
 
 
 @bp.get("/live/s/<slug>.json")
@@ -284,16 +309,28 @@ def live_service(slug: str):
         figs["map-us"] = data["us"]
     if data["problems"]:
         figs["problems"] = data["problems"]
-    return _json_with_etag({
-        "figures": figs,
-        "texts": {"status-sentence": data["sentence"], "count-15": str(data["reports_15"]),
-                  "count-hour": str(data["reports_hour"])},
-        "badges": {"status-badge": {"level": data["status"]["level"], "label": data["label"]}},
-        "table": data["table"][:96],
-        "comments": [{"time": utc_time(c["time"]), "iso": iso_time(c["time"]),
-                      "text": c["text"], "meta": c["meta"]} for c in data["comments"]],
-        "series_url": data["series_url"],
-    })
+    return _json_with_etag(
+        {
+            "figures": figs,
+            "texts": {
+                "status-sentence": data["sentence"],
+                "count-15": str(data["reports_15"]),
+                "count-hour": str(data["reports_hour"]),
+            },
+            "badges": {"status-badge": {"level": data["status"]["level"], "label": data["label"]}},
+            "table": data["table"][:96],
+            "comments": [
+                {
+                    "time": utc_time(c["time"]),
+                    "iso": iso_time(c["time"]),
+                    "text": c["text"],
+                    "meta": c["meta"],
+                }
+                for c in data["comments"]
+            ],
+            "series_url": data["series_url"],
+        }
+    )
 
 
 # -------------------------------------------------------------------------------- map
@@ -309,25 +346,33 @@ def all_regions() -> dict:
     for svc in outage().catalog.services:
         countries, subs, window = region_maps(svc.slug)
         for row in countries + subs:
-            acc = totals.setdefault(row.region, {"observed": 0.0, "expected": None,
-                                                 "worst": "", "worst_ratio": 0.0})
+            acc = totals.setdefault(
+                row.region, {"observed": 0.0, "expected": None, "worst": "", "worst_ratio": 0.0}
+            )
             acc["observed"] += row.observed
             if row.expected is not None:
                 acc["expected"] = (acc["expected"] or 0.0) + row.expected
             if row.observed > 0 and (row.effective_ratio or 0.0) > acc["worst_ratio"]:
                 acc["worst"], acc["worst_ratio"] = svc.name, row.effective_ratio
-    rows = [maps.RegionRow(code, v["observed"], v["expected"], extra={"worst": v["worst"]})
-            for code, v in totals.items()]
+    rows = [
+        maps.RegionRow(code, v["observed"], v["expected"], extra={"worst": v["worst"]})
+        for code, v in totals.items()
+    ]
     states = [r for r in rows if r.region.startswith("US-")]
-    return {"world": maps.world_map(rows, window_minutes=window),
-            "us": maps.us_map(states, window_minutes=window), "window": window,
-            "has_map": bool(rows), "regions": _by_ratio(rows)[:25]}
+    return {
+        "world": maps.world_map(rows, window_minutes=window),
+        "us": maps.us_map(states, window_minutes=window),
+        "window": window,
+        "has_map": bool(rows),
+        "regions": _by_ratio(rows)[:25],
+    }
 
 
 @bp.get("/map")
 def map_page():
-    return render_template("map.html", live_url=url_for("pages.live_map"),
-                           poll_page_ms=POLL_PAGE_MS, **map_data())
+    return render_template(
+        "map.html", live_url=url_for("pages.live_map"), poll_page_ms=POLL_PAGE_MS, **map_data()
+    )
 
 
 @bp.get("/live/map.json")
@@ -348,11 +393,18 @@ def incidents_page():
     seconds = pagedata.since_seconds(since)
     if seconds is None:
         since = ""
-    query = {"service": service or None, "active": active or None,
-             "since": iso_time(seconds) if seconds is not None else None}
+    query = {
+        "service": service or None,
+        "active": active or None,
+        "since": iso_time(seconds) if seconds is not None else None,
+    }
     rows = pagedata.incident_rows(api_get("/api/v1/incidents", **query) or {}, catalog)
-    return render_template("incidents.html", rows=rows, services=catalog.services,
-                           chosen={"service": service, "active": active, "since": since})
+    return render_template(
+        "incidents.html",
+        rows=rows,
+        services=catalog.services,
+        chosen={"service": service, "active": active, "since": since},
+    )
 
 
 # -------------------------------------------------------------------------------- api
@@ -360,5 +412,4 @@ def incidents_page():
 def api_page():
     spec = api_get("/api/v1/openapi.json")
     ops, info = pagedata.openapi_operations(spec)
-    return render_template("api.html", operations=ops, info=info,
-                           base=request.host_url.rstrip("/"))
+    return render_template("api.html", operations=ops, info=info, base=request.host_url.rstrip("/"))

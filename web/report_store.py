@@ -20,8 +20,11 @@ def comment_json(report: Report) -> str:
     if not report.comment:
         return ""
     at = datetime.fromtimestamp(report.at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return json.dumps({"at": at, "region": report.region, "problem": report.problem,
-                       "text": report.comment}, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(
+        {"at": at, "region": report.region, "problem": report.problem, "text": report.comment},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
 
 
 # KEYS: stream, comments, first, then (counts, prefixes) per minute (ascending), then one
@@ -103,12 +106,22 @@ class ReportStore:
         """Return the EVALSHA arguments that store one service's reports."""
         minutes = sorted({r.minute for r in reports})
         index = {m: i + 1 for i, m in enumerate(minutes)}
-        keylist: list[str] = [keys.stream(service), keys.comments(service),
-                              keys.first_minute(service)]
+        keylist: list[str] = [
+            keys.stream(service),
+            keys.comments(service),
+            keys.first_minute(service),
+        ]
         for m in minutes:
             keylist += (keys.minute_counts(service, m), keys.prefixes(service, m))
-        args: list[object] = [self.dedup_seconds, self.keep_seconds, self.stream_maxlen,
-                              self.comments_maxlen, reports[0].source, len(minutes), *minutes]
+        args: list[object] = [
+            self.dedup_seconds,
+            self.keep_seconds,
+            self.stream_maxlen,
+            self.comments_maxlen,
+            reports[0].source,
+            len(minutes),
+            *minutes,
+        ]
         for r in reports:
             keylist.append(keys.dedup(service, r.reporter))
             args += (index[r.minute], f"{r.region}|{r.problem}", r.network, comment_json(r))
@@ -123,15 +136,17 @@ class ReportStore:
             return Outcome(0, 0)
         commands = [self.command(svc, items) for svc, items in groups.items()]
         now = time.monotonic()
-        register = [s for s in groups if now - self._registered.get(s, -REGISTER_SECONDS)
-                    >= REGISTER_SECONDS]
+        register = [
+            s
+            for s in groups
+            if now - self._registered.get(s, -REGISTER_SECONDS) >= REGISTER_SECONDS
+        ]
         results = self._run(conn, commands, register)
         for service in register:
             self._registered[service] = now
         return Outcome(sum(int(r[0]) for r in results), sum(int(r[1]) for r in results))
 
-    def _run(self, conn: redis.Redis, commands: list[list[object]],
-             register: list[str]) -> list:
+    def _run(self, conn: redis.Redis, commands: list[list[object]], register: list[str]) -> list:
         out = self._send(conn, commands, register)
         missing = [i for i, r in enumerate(out) if isinstance(r, redis.exceptions.NoScriptError)]
         if missing:  # a NOSCRIPT reply wrote nothing, so only those calls are repeated
@@ -144,8 +159,7 @@ class ReportStore:
                 raise result
         return out
 
-    def _send(self, conn: redis.Redis, commands: list[list[object]],
-              register: list[str]) -> list:
+    def _send(self, conn: redis.Redis, commands: list[list[object]], register: list[str]) -> list:
         """One round trip: EVALSHA per service (redis-py's pipelined Script would add a
         SCRIPT EXISTS round trip), plus SADD to the service index when due."""
         if len(commands) == 1 and not register:

@@ -85,20 +85,32 @@ def submit_api():
         raise ApiError(415, "send reports as JSON with Content-Type: application/json")
     key = limits.api_key()
     if key is limits.INVALID_KEY:
-        raise ApiError(401, "the API key is not valid", field="Authorization",
-                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        raise ApiError(
+            401,
+            "the API key is not valid",
+            field="Authorization",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
     body = parse_json(request.get_data(cache=False))
     batch = isinstance(body, dict) and "reports" in body
     if batch and key is None:
-        raise ApiError(401, "a batch needs an API key: Authorization: Bearer <key>",
-                       field="Authorization", headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "a batch needs an API key: Authorization: Bearer <key>",
+            field="Authorization",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     ip = limits.client_ip()
     default = GLOBAL
     if key is None and isinstance(body, dict) and body.get("region") in (None, ""):
         default = country_from_ip(ip) or GLOBAL
-    sender = Sender(ip=ip, user_agent=request.headers.get("User-Agent", ""),
-                    key_id=key.id if key else None, default_region=default,
-                    source=f"key:{key.id}" if key else "api")
+    sender = Sender(
+        ip=ip,
+        user_agent=request.headers.get("User-Agent", ""),
+        key_id=key.id if key else None,
+        default_region=default,
+        source=f"key:{key.id}" if key else "api",
+    )
     if batch:
         good, rejected = _validator().batch(body, sender)
         return _result(_store().write(outage().redis, good), rejected=rejected)
@@ -115,21 +127,35 @@ def submit_form(slug: str):
     form = report_form_for(service)
     if not form.validate():
         if form.csrf_failed:
-            raise ApiError(400, "The form has expired or did not come from this site: reload "
-                           "the page and send it again.")
+            raise ApiError(
+                400,
+                "The form has expired or did not come from this site: reload "
+                "the page and send it again.",
+            )
         return render_template_string(_FIX_PAGE, form=form, service=service), 422
-    sender = Sender(ip=limits.client_ip(), user_agent=request.headers.get("User-Agent", ""),
-                    source="form")
-    item = {"service": slug, "problem": form.problem.data, "region": form.region,
-            "comment": form.comment.data or None}
+    sender = Sender(
+        ip=limits.client_ip(), user_agent=request.headers.get("User-Agent", ""), source="form"
+    )
+    item = {
+        "service": slug,
+        "problem": form.problem.data,
+        "region": form.region,
+        "comment": form.comment.data or None,
+    }
     report = _validator().single(item, sender)
     outcome = _store().write(outage().redis, [report])
     metrics.count_reports(outcome.accepted, outcome.duplicates)
     labels = {p.slug: p.label for p in service.problems}
-    resp = Response(render_template(
-        "thanks.html", service=service, duplicate=outcome.duplicates > 0,
-        problem_label=labels[report.problem], region_name=region_name(report.region),
-        dedup_minutes=max(1, outage().settings.dedup_seconds // 60)))
+    resp = Response(
+        render_template(
+            "thanks.html",
+            service=service,
+            duplicate=outcome.duplicates > 0,
+            problem_label=labels[report.problem],
+            region_name=region_name(report.region),
+            dedup_minutes=max(1, outage().settings.dedup_seconds // 60),
+        )
+    )
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
@@ -156,8 +182,16 @@ def ceiling():
     reports = []
     for item in items:
         ident = hasher.partner("ceiling", item["reporter"]) if "reporter" in item else None
-        reports.append(Report(service=item["service"], problem=item["problem"],
-                              region=item.get("region") or GLOBAL, at=now,
-                              reporter=ident or anon[0], network=ident or anon[1],
-                              comment=item.get("comment") or "", source="ceiling"))
+        reports.append(
+            Report(
+                service=item["service"],
+                problem=item["problem"],
+                region=item.get("region") or GLOBAL,
+                at=now,
+                reporter=ident or anon[0],
+                network=ident or anon[1],
+                comment=item.get("comment") or "",
+                source="ceiling",
+            )
+        )
     return _result(_store().write(outage().redis, reports))

@@ -96,9 +96,15 @@ def parse_catalog(data: dict) -> Catalog:
         if cat is None:
             raise CatalogError(f"{where} ({slug}): unknown category {category!r}")
         problems = _problems(raw.get("problems") or cat.get("problems"), f"{where} ({slug})")
-        services.append(Service(slug=slug, name=str(raw.get("name") or slug), category=category,
-                                category_name=str(cat.get("name") or category),
-                                problems=problems))
+        services.append(
+            Service(
+                slug=slug,
+                name=str(raw.get("name") or slug),
+                category=category,
+                category_name=str(cat.get("name") or category),
+                problems=problems,
+            )
+        )
     if not services:
         raise CatalogError("the catalog lists no services")
     if len({s.slug for s in services}) != len(services):

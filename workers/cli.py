@@ -36,8 +36,10 @@ def _resolve(target: str) -> Callable[[list[str]], int]:
 def bench_main(argv: list[str]) -> int:
     """Run bench/<name>.py from the source checkout with the remaining arguments."""
     names = sorted(p.stem for p in BENCH_DIR.glob("*.py") if not p.stem.startswith("_"))
-    parser = argparse.ArgumentParser(prog="outage bench", description="Run a benchmark and "
-                                     "print its table. Benchmarks live in bench/ of a checkout.")
+    parser = argparse.ArgumentParser(
+        prog="outage bench",
+        description="Run a benchmark and print its table. Benchmarks live in bench/ of a checkout.",
+    )
     parser.add_argument("name", choices=names or None, help="which benchmark")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="options of that benchmark")
     if not BENCH_DIR.is_dir():
@@ -53,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="outage",
         description="Crowd-report outage detector. Start with `outage up` (add --demo to see "
-                    "synthetic outages); `outage COMMAND --help` explains each command.",
+        "synthetic outages); `outage COMMAND --help` explains each command.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():

@@ -18,55 +18,105 @@ DEFAULT_CATALOG = Path(__file__).with_name("catalog.toml")
 
 # name, default, description: the single source for the README's configuration table.
 VARIABLES: tuple[tuple[str, str, str], ...] = (
-    ("REDIS_URL", "(private Redis)", "Redis for counters, detection state and incidents. "
-     "Unset: `outage up` starts a private Redis in the data directory; other commands use "
-     "the URL that a running `outage up` wrote there. A Redis Cluster: "
-     "`redis+cluster://[:password@]host:port[,host:port...]`; a Sentinel-managed primary: "
-     "`redis+sentinel://[:password@]host:port[,host:port...]/<master name>` "
-     "(`rediss+...` for TLS)."),
-    ("RQ_REDIS_URL", "REDIS_URL", "Redis for the RQ job queues (may be a separate server). "
-     "Plain or Sentinel, never a cluster: required when REDIS_URL is a cluster."),
-    ("OUTAGE_DATA_DIR", "./var", "Where the private Redis keeps its AOF, the generated "
-     "secret key and `redis.url`."),
-    ("OUTAGE_SECRET_KEY", "(generated)", "Server secret for sessions, CSRF and the keyed "
-     "hashes of reporters. Generated once and kept in the data directory when unset."),
+    (
+        "REDIS_URL",
+        "(private Redis)",
+        "Redis for counters, detection state and incidents. "
+        "Unset: `outage up` starts a private Redis in the data directory; other commands use "
+        "the URL that a running `outage up` wrote there. A Redis Cluster: "
+        "`redis+cluster://[:password@]host:port[,host:port...]`; a Sentinel-managed primary: "
+        "`redis+sentinel://[:password@]host:port[,host:port...]/<master name>` "
+        "(`rediss+...` for TLS).",
+    ),
+    (
+        "RQ_REDIS_URL",
+        "REDIS_URL",
+        "Redis for the RQ job queues (may be a separate server). "
+        "Plain or Sentinel, never a cluster: required when REDIS_URL is a cluster.",
+    ),
+    (
+        "OUTAGE_DATA_DIR",
+        "./var",
+        "Where the private Redis keeps its AOF, the generated secret key and `redis.url`.",
+    ),
+    (
+        "OUTAGE_SECRET_KEY",
+        "(generated)",
+        "Server secret for sessions, CSRF and the keyed "
+        "hashes of reporters. Generated once and kept in the data directory when unset.",
+    ),
     ("OUTAGE_CATALOG", "(built-in)", "Path of a TOML service catalog replacing the shipped one."),
-    ("OUTAGE_API_KEYS", "(none)", "Comma-separated API keys for batch ingestion, each "
-     "`id:secret` or just `secret` (the id is then derived)."),
-    ("OUTAGE_TRUSTED_PROXIES", "0", "Number of reverse proxies in front of the web server "
-     "whose X-Forwarded-For is trusted."),
+    (
+        "OUTAGE_API_KEYS",
+        "(none)",
+        "Comma-separated API keys for batch ingestion, each "
+        "`id:secret` or just `secret` (the id is then derived).",
+    ),
+    (
+        "OUTAGE_TRUSTED_PROXIES",
+        "0",
+        "Number of reverse proxies in front of the web server whose X-Forwarded-For is trusted.",
+    ),
     ("OUTAGE_DEDUP_SECONDS", "900", "One counted report per reporter per service per window."),
     ("OUTAGE_RATE_LIMIT", "10 per minute", "Anonymous reports per client IP."),
     ("OUTAGE_API_RATE_LIMIT", "600 per minute", "Report requests per API key."),
     ("OUTAGE_DETECT_INTERVAL", "15", "Seconds between detection cycles."),
-    ("OUTAGE_DETECT_GRACE", "5", "Seconds after a minute ends before detection reads it, so "
-     "reports still in flight are counted."),
+    (
+        "OUTAGE_DETECT_GRACE",
+        "5",
+        "Seconds after a minute ends before detection reads it, so "
+        "reports still in flight are counted.",
+    ),
     ("OUTAGE_SHARDS", "4", "Detection jobs per cycle; services are spread over them."),
     ("OUTAGE_RETENTION_DAYS", "15", "Days of per-minute counters kept in Redis."),
     ("OUTAGE_STREAM_MAXLEN", "10000", "Recent raw reports kept per service (no IPs)."),
     ("OUTAGE_COMMENTS_MAXLEN", "200", "Recent report comments kept per service."),
-    ("OUTAGE_APPENDFSYNC", "everysec", "AOF fsync policy of the private Redis "
-     "(`always` loses no acknowledged report on a crash)."),
+    (
+        "OUTAGE_APPENDFSYNC",
+        "everysec",
+        "AOF fsync policy of the private Redis (`always` loses no acknowledged report on a crash).",
+    ),
     ("OUTAGE_REDIS_PORT", "0", "Port of the private Redis; 0 picks a free one."),
-    ("OUTAGE_WEBHOOKS", "(none)", "JSON list of webhook subscriptions: "
-     '`[{"url": ..., "secret": ..., "services": [...]}]`.'),
+    (
+        "OUTAGE_WEBHOOKS",
+        "(none)",
+        'JSON list of webhook subscriptions: `[{"url": ..., "secret": ..., "services": [...]}]`.',
+    ),
     ("OUTAGE_INCIDENT_DAYS", "90", "Days a closed incident stays queryable."),
-    ("OUTAGE_WEBHOOK_TIMEOUT", "5", "Seconds one webhook delivery may take before it "
-     "counts as failed and is retried."),
-    ("OUTAGE_DETECTOR_PARAMS", "(defaults)", "JSON object overriding detector parameters "
-     '(fields of `detector.params.Params`), e.g. `{"close_quiet_minutes": 10}`. Changing '
-     "buffer sizes makes the workers rebuild detector state from stored counts."),
+    (
+        "OUTAGE_WEBHOOK_TIMEOUT",
+        "5",
+        "Seconds one webhook delivery may take before it counts as failed and is retried.",
+    ),
+    (
+        "OUTAGE_DETECTOR_PARAMS",
+        "(defaults)",
+        "JSON object overriding detector parameters "
+        '(fields of `detector.params.Params`), e.g. `{"close_quiet_minutes": 10}`. Changing '
+        "buffer sizes makes the workers rebuild detector state from stored counts.",
+    ),
     ("OUTAGE_WEB_WORKERS", "2", "gunicorn worker processes for `outage web`."),
     ("OUTAGE_LOG_JSON", "0", "1 writes logs as JSON lines."),
     ("OUTAGE_LOG_LEVEL", "INFO", "Least severe log level written (DEBUG, INFO, WARNING, ERROR)."),
     ("OUTAGE_WEB_THREADS", "4", "Threads per gunicorn worker process for `outage web`."),
-    ("OUTAGE_METRICS_DIR", "(data dir)/metrics/web-<bind>", "Directory of the Prometheus "
-     "multiprocess files of one gunicorn master, emptied when it starts (a "
-     "PROMETHEUS_MULTIPROC_DIR already set is used when this is unset)."),
-    ("OUTAGE_METRICS_TOKEN", "(none)", "When set, GET /metrics requires "
-     "`Authorization: Bearer <token>`."),
-    ("OUTAGE_BENCH_CEILING", "0", "1 adds the bare ingestion endpoint that `outage bench "
-     "ingest` measures as its ceiling. Never set it in production."),
+    (
+        "OUTAGE_METRICS_DIR",
+        "(data dir)/metrics/web-<bind>",
+        "Directory of the Prometheus "
+        "multiprocess files of one gunicorn master, emptied when it starts (a "
+        "PROMETHEUS_MULTIPROC_DIR already set is used when this is unset).",
+    ),
+    (
+        "OUTAGE_METRICS_TOKEN",
+        "(none)",
+        "When set, GET /metrics requires `Authorization: Bearer <token>`.",
+    ),
+    (
+        "OUTAGE_BENCH_CEILING",
+        "0",
+        "1 adds the bare ingestion endpoint that `outage bench "
+        "ingest` measures as its ceiling. Never set it in production.",
+    ),
 )
 
 
@@ -144,8 +194,9 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0,
-           inclusive: bool = False) -> float:
+def _float(
+    env: Mapping[str, str], name: str, default: float, minimum: float = 0.0, inclusive: bool = False
+) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -219,8 +270,13 @@ def parse_webhooks(raw: str) -> tuple[dict, ...]:
         services = item.get("services") or []
         if not isinstance(services, list):
             raise ConfigError(f"OUTAGE_WEBHOOKS[{i}].services must be a list")
-        subs.append({"url": item["url"], "secret": str(item.get("secret", "")),
-                     "services": [str(s) for s in services]})
+        subs.append(
+            {
+                "url": item["url"],
+                "secret": str(item.get("secret", "")),
+                "services": [str(s) for s in services],
+            }
+        )
     return tuple(subs)
 
 
@@ -267,8 +323,10 @@ def redis_kind(url: str, name: str = "REDIS_URL") -> str:
         return "cluster"
     if scheme in SENTINEL_SCHEMES:
         return "sentinel"
-    raise ConfigError(f"{name} must start with redis://, rediss://, unix://, redis+cluster:// "
-                      f"or redis+sentinel://, got {url.partition('://')[0]!r}")
+    raise ConfigError(
+        f"{name} must start with redis://, rediss://, unix://, redis+cluster:// "
+        f"or redis+sentinel://, got {url.partition('://')[0]!r}"
+    )
 
 
 def _rq_url(env: Mapping[str, str], redis_url: str | None) -> str | None:
@@ -276,8 +334,10 @@ def _rq_url(env: Mapping[str, str], redis_url: str | None) -> str | None:
     explicit = env.get("RQ_REDIS_URL")
     if explicit:
         if redis_kind(explicit, "RQ_REDIS_URL") == "cluster":
-            raise ConfigError("RQ_REDIS_URL cannot be a Redis Cluster: RQ keeps a queue's keys "
-                              "on one server; point it at a plain or Sentinel-managed Redis")
+            raise ConfigError(
+                "RQ_REDIS_URL cannot be a Redis Cluster: RQ keeps a queue's keys "
+                "on one server; point it at a plain or Sentinel-managed Redis"
+            )
         return explicit
     if redis_url and redis_kind(redis_url) == "cluster":
         return None

@@ -98,24 +98,35 @@ def parse_multi_node_url(url: str) -> MultiNodeUrl:
     username, _, password = auth.partition(":") if auth else ("", "", "")
     master = path.split("?")[0].strip("/") or None
     if kind == "sentinel" and not master:
-        raise ConfigError("REDIS_URL: a Sentinel URL ends with /<master name>, "
-                          "e.g. redis+sentinel://s1:26379,s2:26379/outage")
-    return MultiNodeUrl(kind=kind, nodes=tuple(nodes),
-                        username=urllib.parse.unquote(username) or None,
-                        password=urllib.parse.unquote(password) or None,
-                        tls=scheme.lower().startswith("rediss"), master=master)
+        raise ConfigError(
+            "REDIS_URL: a Sentinel URL ends with /<master name>, "
+            "e.g. redis+sentinel://s1:26379,s2:26379/outage"
+        )
+    return MultiNodeUrl(
+        kind=kind,
+        nodes=tuple(nodes),
+        username=urllib.parse.unquote(username) or None,
+        password=urllib.parse.unquote(password) or None,
+        tls=scheme.lower().startswith("rediss"),
+        master=master,
+    )
 
 
-def redis_client(url: str | None, timeout: float | None = SOCKET_TIMEOUT,
-                 decode_responses: bool = False) -> DataRedis:
+def redis_client(
+    url: str | None, timeout: float | None = SOCKET_TIMEOUT, decode_responses: bool = False
+) -> DataRedis:
     """Return a client for `url` (plain, cluster or Sentinel) with short timeouts."""
     if not url:
         raise NoRedisConfigured(
             "no Redis configured: set REDIS_URL, or start `outage up` with the same "
             "OUTAGE_DATA_DIR so this command can find its Redis"
         )
-    common = {"socket_timeout": timeout, "socket_connect_timeout": timeout or SOCKET_TIMEOUT,
-              "health_check_interval": 30, "decode_responses": decode_responses}
+    common = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout or SOCKET_TIMEOUT,
+        "health_check_interval": 30,
+        "decode_responses": decode_responses,
+    }
     kind = redis_kind(url)
     if kind == "plain":
         return redis.Redis.from_url(url, retry_on_timeout=False, **common)
@@ -126,18 +137,30 @@ def redis_client(url: str | None, timeout: float | None = SOCKET_TIMEOUT,
             return DataCluster(
                 startup_nodes=[ClusterNode(h, p) for h, p in parsed.nodes],
                 retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), CLUSTER_RETRY_ATTEMPTS),
-                ssl=parsed.tls, **auth, **common)
+                ssl=parsed.tls,
+                **auth,
+                **common,
+            )
         except RedisClusterException as exc:  # not a RedisError: callers map those to 503
             raise redis.ConnectionError(f"Redis Cluster unreachable: {exc}") from exc
     # One quick retry: enough to re-resolve the primary after a failover, and a dead
     # Sentinel set still answers 503 within the 2 s budget (the default retries take 4 s).
-    sentinel = Sentinel(list(parsed.nodes), ssl=parsed.tls,
-                        sentinel_kwargs={"socket_timeout": timeout or SOCKET_TIMEOUT,
-                                         "socket_connect_timeout": timeout or SOCKET_TIMEOUT,
-                                         "retry": Retry(NoBackoff(), 0), **auth},
-                        **auth)
-    return sentinel.master_for(parsed.master, retry=Retry(ExponentialBackoff(cap=0.2, base=0.02),
-                                                          SENTINEL_RETRY_ATTEMPTS), **common)
+    sentinel = Sentinel(
+        list(parsed.nodes),
+        ssl=parsed.tls,
+        sentinel_kwargs={
+            "socket_timeout": timeout or SOCKET_TIMEOUT,
+            "socket_connect_timeout": timeout or SOCKET_TIMEOUT,
+            "retry": Retry(NoBackoff(), 0),
+            **auth,
+        },
+        **auth,
+    )
+    return sentinel.master_for(
+        parsed.master,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), SENTINEL_RETRY_ATTEMPTS),
+        **common,
+    )
 
 
 def data_redis(settings: Settings, timeout: float = SOCKET_TIMEOUT) -> DataRedis:
@@ -150,8 +173,10 @@ def queue_redis(settings: Settings) -> redis.Redis:
     url = settings.rq_redis_url
     if not url:
         if settings.redis_url and redis_kind(settings.redis_url) == "cluster":
-            raise NoRedisConfigured("REDIS_URL is a Redis Cluster and RQ cannot use one: set "
-                                    "RQ_REDIS_URL to a plain or Sentinel-managed Redis")
+            raise NoRedisConfigured(
+                "REDIS_URL is a Redis Cluster and RQ cannot use one: set "
+                "RQ_REDIS_URL to a plain or Sentinel-managed Redis"
+            )
         raise NoRedisConfigured("no Redis configured for queues: set RQ_REDIS_URL or REDIS_URL")
     # RQ blocks on BLPOP for longer than our short data timeout, so no socket timeout here.
     client = redis_client(url, timeout=None)

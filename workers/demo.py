@@ -27,8 +27,18 @@ log = logging.getLogger("outage.demo")
 DEMO_SERVICES = ("x", "youtube", "whatsapp", "github", "chase", "verizon")
 """Services the demo keeps moving (they must be in the catalog)."""
 
-REGIONS = {"US-CA": 0.12, "US-NY": 0.08, "US-TX": 0.08, "US": 0.14, "GB": 0.14, "DE": 0.1,
-           "FR": 0.08, "CA": 0.07, "IN": 0.1, "BR": 0.09}
+REGIONS = {
+    "US-CA": 0.12,
+    "US-NY": 0.08,
+    "US-TX": 0.08,
+    "US": 0.14,
+    "GB": 0.14,
+    "DE": 0.1,
+    "FR": 0.08,
+    "CA": 0.07,
+    "IN": 0.1,
+    "BR": 0.09,
+}
 """Share of a service's reports per region (US states plus countries)."""
 
 HISTORY_DAYS = 8
@@ -64,14 +74,18 @@ def outage_at(minute: int, services: list[str], rng_seed: int = 7) -> Outage | N
         length = int(rng.integers(4, 8))
         if start <= minute < start + length and s % 2 == 0:
             svc = services[int(rng.integers(len(services)))]
-            regions = tuple(rng.choice(list(REGIONS), size=int(rng.integers(2, 6)),
-                                       replace=False))
+            regions = tuple(rng.choice(list(REGIONS), size=int(rng.integers(2, 6)), replace=False))
             return Outage(svc, start, length, float(rng.uniform(8, 25)), regions)
     return None
 
 
-def minute_counts(rng: np.random.Generator, service_index: int, problems: tuple[str, ...],
-                  minute: int, outage: Outage | None) -> dict[tuple[str, str], int]:
+def minute_counts(
+    rng: np.random.Generator,
+    service_index: int,
+    problems: tuple[str, ...],
+    minute: int,
+    outage: Outage | None,
+) -> dict[tuple[str, str], int]:
     """Draw one minute of leaf counts for one service."""
     mix = np.array([0.45] + [0.55 / max(1, len(problems) - 1)] * (len(problems) - 1))
     mix = mix[: len(problems)] / mix[: len(problems)].sum()
@@ -90,8 +104,14 @@ def minute_counts(rng: np.random.Generator, service_index: int, problems: tuple[
     return out
 
 
-def write_minute(pipe, service: str, minute: int, counts: dict[tuple[str, str], int],
-                 retention_s: int, incr: bool) -> None:
+def write_minute(
+    pipe,
+    service: str,
+    minute: int,
+    counts: dict[tuple[str, str], int],
+    retention_s: int,
+    incr: bool,
+) -> None:
     """Queue the Redis writes of one service-minute on a pipeline."""
     key = keys.minute_counts(service, minute)
     for (region, problem), n in counts.items():
@@ -106,13 +126,18 @@ def write_minute(pipe, service: str, minute: int, counts: dict[tuple[str, str], 
         # One fresh network prefix per report: demo reporters are diverse, not one spammer.
         # (The same ids every second would look like a few sources, which detection ignores.)
         ids = secrets.token_hex(4 * total)
-        pipe.pfadd(keys.prefixes(service, minute), *[ids[8 * i: 8 * i + 8] for i in range(total)])
+        pipe.pfadd(keys.prefixes(service, minute), *[ids[8 * i : 8 * i + 8] for i in range(total)])
         pipe.expireat(keys.prefixes(service, minute), minute * 60 + retention_s)
     pipe.expireat(key, minute * 60 + retention_s)
 
 
-def seed_history(conn: redis.Redis, services: list[str], problems: dict[str, tuple[str, ...]],
-                 now_minute: int, retention_s: int) -> None:
+def seed_history(
+    conn: redis.Redis,
+    services: list[str],
+    problems: dict[str, tuple[str, ...]],
+    now_minute: int,
+    retention_s: int,
+) -> None:
     """Write HISTORY_DAYS of quiet seasonal counts, once per data directory."""
     rng = np.random.default_rng(20231221)
     start = now_minute - HISTORY_DAYS * 1440
@@ -121,8 +146,14 @@ def seed_history(conn: redis.Redis, services: list[str], problems: dict[str, tup
             continue
         pipe = conn.pipeline(transaction=False)
         for minute in range(start, now_minute):
-            write_minute(pipe, svc, minute, minute_counts(rng, i, problems[svc], minute, None),
-                         retention_s, incr=False)
+            write_minute(
+                pipe,
+                svc,
+                minute,
+                minute_counts(rng, i, problems[svc], minute, None),
+                retention_s,
+                incr=False,
+            )
             if len(pipe) > 5000:
                 pipe.execute()
         pipe.set(keys.first_minute(svc), start)
@@ -134,9 +165,12 @@ def seed_history(conn: redis.Redis, services: list[str], problems: dict[str, tup
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="outage demo", description="Feed synthetic reports "
-                                     "for a few services, with an outage every few minutes, "
-                                     "into the configured Redis (started by `outage up --demo`).")
+    parser = argparse.ArgumentParser(
+        prog="outage demo",
+        description="Feed synthetic reports "
+        "for a few services, with an outage every few minutes, "
+        "into the configured Redis (started by `outage up --demo`).",
+    )
     parser.add_argument("--seed", type=int, default=1, help="random seed for live minutes")
     ns = parser.parse_args(argv)
     settings = load_settings()
@@ -158,11 +192,13 @@ def main(argv: list[str]) -> int:
         outage = outage_at(minute, services)
         pipe = conn.pipeline(transaction=False)
         for i, svc in enumerate(services):
-            counts = minute_counts(rng, i, problems[svc], minute,
-                                   outage if outage and outage.service == svc else None)
+            counts = minute_counts(
+                rng, i, problems[svc], minute, outage if outage and outage.service == svc else None
+            )
             # Thin to one sixtieth per second so the minute fills up gradually.
-            thinned = {k: int(n) for k, n in
-                       ((k, rng.binomial(v, 1 / 60)) for k, v in counts.items()) if n}
+            thinned = {
+                k: int(n) for k, n in ((k, rng.binomial(v, 1 / 60)) for k, v in counts.items()) if n
+            }
             write_minute(pipe, svc, minute, thinned, retention_s, incr=True)
         try:
             pipe.execute()

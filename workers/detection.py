@@ -68,8 +68,9 @@ def parse_minute_hash(raw: Mapping[bytes, bytes]) -> LeafCounts:
     return out
 
 
-def read_minutes(conn: redis.Redis, service: str, start: int,
-                 end: int) -> list[tuple[int, LeafCounts, int | None]]:
+def read_minutes(
+    conn: redis.Redis, service: str, start: int, end: int
+) -> list[tuple[int, LeafCounts, int | None]]:
     """Read minutes start..end (inclusive) in one round trip: (minute, leaves, prefixes)."""
     pipe = conn.pipeline(transaction=False)
     for minute in range(start, end + 1):
@@ -100,9 +101,15 @@ class Outcome:
         return dataclasses.asdict(self)
 
 
-def save(conn: redis.Redis, settings: Settings, lock: ServiceLock, service: str,
-         detector: Any, events: list[tuple[int, Any]],
-         parts: Mapping[str, bytes] | None) -> bytes | None:
+def save(
+    conn: redis.Redis,
+    settings: Settings,
+    lock: ServiceLock,
+    service: str,
+    detector: Any,
+    events: list[tuple[int, Any]],
+    parts: Mapping[str, bytes] | None,
+) -> bytes | None:
     """Write detector parts (None: keep the stored checkpoint), incident documents, status
     and outbox in one MULTI; return the new version token if parts were written. Raise
     LockLost (writing nothing) if our lock is gone."""
@@ -111,21 +118,25 @@ def save(conn: redis.Redis, settings: Settings, lock: ServiceLock, service: str,
     ids = {ev.incident.id for _, ev in events} | ({current.id} if current else set())
     docs: dict[str, dict[str, Any]] = {}
     if ids:
-        docs = {d["id"]: d for d in incidents.read_documents(
-            conn, ((service, i) for i in sorted(ids)))}
+        docs = {
+            d["id"]: d for d in incidents.read_documents(conn, ((service, i) for i in sorted(ids)))
+        }
     outbox: list[dict[str, Any]] = []
     staged: dict[str, dict[str, Any]] = {}
     for minute, event in events:
         kind = str(event.kind)
-        doc = incidents.build_document(kind, event.incident, minute,
-                                       staged.get(event.incident.id) or docs.get(event.incident.id))
+        doc = incidents.build_document(
+            kind,
+            event.incident,
+            minute,
+            staged.get(event.incident.id) or docs.get(event.incident.id),
+        )
         staged[doc["id"]] = doc
         outbox.extend(webhooks.outbox_entries(settings, service, kind, minute, doc))
     outbox.extend(incidents.index_entry(service, doc) for doc in staged.values())
     previous = None if current is None else staged.get(current.id) or docs.get(current.id)
     if previous is not None:
-        staged[current.id] = incidents.build_document(None, current, detector.last_minute,
-                                                      previous)
+        staged[current.id] = incidents.build_document(None, current, detector.last_minute, previous)
     version = new_version(detector.last_minute) if parts is not None else None
     status = status_document(detector, service, now)
     with conn.pipeline(transaction=True) as pipe:
@@ -144,8 +155,9 @@ def save(conn: redis.Redis, settings: Settings, lock: ServiceLock, service: str,
                 incidents.stage_document(pipe, service, doc, settings.incident_days)
             pipe.set(keys.status(service), json.dumps(status, separators=(",", ":")))
             if outbox:
-                pipe.rpush(keys.outbox(service),
-                           *(json.dumps(e, separators=(",", ":")) for e in outbox))
+                pipe.rpush(
+                    keys.outbox(service), *(json.dumps(e, separators=(",", ":")) for e in outbox)
+                )
             pipe.execute()
         except redis.WatchError:
             raise LockLost(lock.key) from None
@@ -167,26 +179,45 @@ def drain_outbox(conn: redis.Redis, qconn: redis.Redis, service: str) -> int:
     return len(entries)
 
 
-def close_orphans(conn: redis.Redis, settings: Settings, lock: ServiceLock, service: str,
-                  detector: Any, minute: int) -> list[str]:
+def close_orphans(
+    conn: redis.Redis,
+    settings: Settings,
+    lock: ServiceLock,
+    service: str,
+    detector: Any,
+    minute: int,
+) -> list[str]:
     """Close stored open incidents that the detector does not hold open (possible after its
     state was rebuilt from history that changed, e.g. by `outage load`); return events."""
     prefix = f"{service}|"
-    listed = [m.decode()[len(prefix):] for m in conn.smembers(keys.OPEN_INCIDENTS)
-              if m.decode().startswith(prefix)]
+    listed = [
+        m.decode()[len(prefix) :]
+        for m in conn.smembers(keys.OPEN_INCIDENTS)
+        if m.decode().startswith(prefix)
+    ]
     if not listed:
         return []
     current = detector.status().incident
     stale = sorted(i for i in listed if current is None or i != current.id)
-    docs = [d for d in incidents.read_documents(conn, ((service, i) for i in stale))
-            if d["status"] == incidents.OPEN]
+    docs = [
+        d
+        for d in incidents.read_documents(conn, ((service, i) for i in stale))
+        if d["status"] == incidents.OPEN
+    ]
     if not docs:
         return []
     outbox: list[dict[str, Any]] = []
     for doc in docs:
         doc.update(status=incidents.CLOSED, ended_at=doc["updated_at"])
-        doc["events"] = [*doc["events"], {"event": "close", "at": doc["updated_at"],
-                                          "severity": doc["severity"], "reason": "rebuilt"}]
+        doc["events"] = [
+            *doc["events"],
+            {
+                "event": "close",
+                "at": doc["updated_at"],
+                "severity": doc["severity"],
+                "reason": "rebuilt",
+            },
+        ]
         outbox += webhooks.outbox_entries(settings, service, "close", minute, doc)
         outbox.append(incidents.index_entry(service, doc))
     with conn.pipeline(transaction=True) as pipe:
@@ -197,18 +228,21 @@ def close_orphans(conn: redis.Redis, settings: Settings, lock: ServiceLock, serv
             pipe.multi()
             for doc in docs:
                 incidents.stage_document(pipe, service, doc, settings.incident_days)
-            pipe.rpush(keys.outbox(service), *(json.dumps(e, separators=(",", ":"))
-                                               for e in outbox))
+            pipe.rpush(
+                keys.outbox(service), *(json.dumps(e, separators=(",", ":")) for e in outbox)
+            )
             pipe.execute()
         except redis.WatchError:
             raise LockLost(lock.key) from None
-    log.warning("detection of %s: closed %d incident(s) its rebuilt state does not hold",
-                service, len(docs))
+    log.warning(
+        "detection of %s: closed %d incident(s) its rebuilt state does not hold", service, len(docs)
+    )
     return [f"close:{d['id']}" for d in docs]
 
 
-def start_minute(conn: redis.Redis, service: str, detector: Any, target: int,
-                 settings: Settings) -> int | None:
+def start_minute(
+    conn: redis.Redis, service: str, detector: Any, target: int, settings: Settings
+) -> int | None:
     """Return the first minute to process, or None if the service has no data at all."""
     floor = target - settings.retention_days * 1440 + 1
     if detector is not None and detector.last_minute is not None:
@@ -227,9 +261,16 @@ def checkpoint_due(service: str, minute: int, saved: int | None, every: int) -> 
     return minute - saved >= every or (minute + zlib.crc32(service.encode())) % every == 0
 
 
-def run_service(conn: redis.Redis, qconn: redis.Redis, settings: Settings, service: str,
-                now: float, deadline: float | None = None,
-                cache: DetectorCache | None = CACHE, checkpoint_every: int = 1) -> Outcome:
+def run_service(
+    conn: redis.Redis,
+    qconn: redis.Redis,
+    settings: Settings,
+    service: str,
+    now: float,
+    deadline: float | None = None,
+    cache: DetectorCache | None = CACHE,
+    checkpoint_every: int = 1,
+) -> Outcome:
     """Bring one service's detection up to the last complete minute (or until `deadline`).
 
     Status is written for every minute; the detector's parts at least every
@@ -275,8 +316,7 @@ def run_service(conn: redis.Redis, qconn: redis.Redis, settings: Settings, servi
                     parts = detector.dirty_parts()
                     if set(parts) != set(part_names()):
                         parts = detector.to_parts()
-                elif events or end > start or checkpoint_due(service, end, saved,
-                                                              checkpoint_every):
+                elif events or end > start or checkpoint_due(service, end, saved, checkpoint_every):
                     parts = detector.dirty_parts()
                 version = save(conn, settings, lock, service, detector, events, parts)
                 full = False
@@ -307,18 +347,26 @@ def run_service(conn: redis.Redis, qconn: redis.Redis, settings: Settings, servi
             pass
 
 
-def run_services(conn: redis.Redis, qconn: redis.Redis, settings: Settings,
-                 services: Iterable[str], now: float | None = None,
-                 budget: float = defaults.CATCHUP_BUDGET_SECONDS,
-                 checkpoint_every: int = 1) -> list[Outcome]:
+def run_services(
+    conn: redis.Redis,
+    qconn: redis.Redis,
+    settings: Settings,
+    services: Iterable[str],
+    now: float | None = None,
+    budget: float = defaults.CATCHUP_BUDGET_SECONDS,
+    checkpoint_every: int = 1,
+) -> list[Outcome]:
     """Run detection for several services, one after the other, sharing a time budget."""
     now = time.time() if now is None else now
     deadline = time.monotonic() + budget
     out = []
     for service in services:
         try:
-            out.append(run_service(conn, qconn, settings, service, now, deadline,
-                                   checkpoint_every=checkpoint_every))
+            out.append(
+                run_service(
+                    conn, qconn, settings, service, now, deadline, checkpoint_every=checkpoint_every
+                )
+            )
         except LockLost:
             log.warning("detection of %s: lock lost, results discarded", service)
             out.append(Outcome(service, skipped="lock lost"))

@@ -32,8 +32,9 @@ def split_member(value: bytes | str) -> tuple[str, str]:
     return service, incident_id
 
 
-def build_document(kind: str | None, incident: Any, minute: int,
-                   previous: Mapping[str, Any] | None) -> dict[str, Any]:
+def build_document(
+    kind: str | None, incident: Any, minute: int, previous: Mapping[str, Any] | None
+) -> dict[str, Any]:
     """Return the stored document of an incident right after one lifecycle event, or with
     its figures brought up to date (`kind` None: peak, p-value, affected scopes change
     between events).
@@ -45,8 +46,11 @@ def build_document(kind: str | None, incident: Any, minute: int,
     doc["status"] = OPEN if incident.ended_at is None else CLOSED
     doc["evidence"] = incident.evidence()
     events = list((previous or {}).get("events", []))
-    entry = {"event": str(kind), "at": minute_to_iso(minute + 1),
-             "severity": str(incident.severity)}
+    entry = {
+        "event": str(kind),
+        "at": minute_to_iso(minute + 1),
+        "severity": str(incident.severity),
+    }
     if kind is not None and entry not in events:
         events.append(entry)
         events.sort(key=lambda e: e["at"])
@@ -60,8 +64,9 @@ def started_seconds(doc: Mapping[str, Any]) -> int:
     return iso_to_minute(doc["started_at"]) * 60
 
 
-def stage_document(pipe: redis.client.Pipeline, service: str, doc: Mapping[str, Any],
-                   keep_days: int) -> None:
+def stage_document(
+    pipe: redis.client.Pipeline, service: str, doc: Mapping[str, Any], keep_days: int
+) -> None:
     """Queue the writes of one incident document into a MULTI pipeline."""
     key = keys.incident(service, doc["id"])
     pipe.set(key, json.dumps(doc, separators=(",", ":")))
@@ -74,8 +79,12 @@ def stage_document(pipe: redis.client.Pipeline, service: str, doc: Mapping[str, 
 
 def index_entry(service: str, doc: Mapping[str, Any]) -> dict[str, Any]:
     """Return the outbox entry that brings the global indices up to date with a document."""
-    return {"type": "index", "member": member(service, doc["id"]),
-            "score": started_seconds(doc), "open": doc["status"] == OPEN}
+    return {
+        "type": "index",
+        "member": member(service, doc["id"]),
+        "score": started_seconds(doc),
+        "open": doc["status"] == OPEN,
+    }
 
 
 def apply_index_entry(conn: redis.Redis, entry: Mapping[str, Any]) -> None:
@@ -98,8 +107,13 @@ def read_documents(conn: redis.Redis, pairs: Iterable[tuple[str, str]]) -> list[
     return [json.loads(raw) for raw in pipe.execute() if raw]
 
 
-def query(conn: redis.Redis, active: bool | None = None, service: str | None = None,
-          since_seconds: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+def query(
+    conn: redis.Redis,
+    active: bool | None = None,
+    service: str | None = None,
+    since_seconds: int | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
     """Return incidents newest first: open ones (active=True), closed ones (False) or all.
 
     `since_seconds` keeps incidents still open at that time or started/ended after it.
@@ -116,7 +130,7 @@ def query(conn: redis.Redis, active: bool | None = None, service: str | None = N
         pairs = [split_member(m) for m in conn.zrevrange(keys.ALL_INCIDENTS, 0, -1)]
     out = []
     for start in range(0, len(pairs), 500):
-        for doc in read_documents(conn, pairs[start:start + 500]):
+        for doc in read_documents(conn, pairs[start : start + 500]):
             if active is not None and (doc["status"] == OPEN) != active:
                 continue
             if since_seconds is not None and not _touches(doc, since_seconds):

@@ -54,18 +54,23 @@ def detect_shard(shard: int, shards: int, cycle: int, now: float | None = None) 
     try:
         services = shard_services(conn, shard, shards)
         every = defaults.CHECKPOINT_MINUTES if _jobs_in_process > 1 else 1
-        outcomes = detection.run_services(conn, qconn, settings, services, now=now,
-                                          checkpoint_every=every)
+        outcomes = detection.run_services(
+            conn, qconn, settings, services, now=now, checkpoint_every=every
+        )
         took = time.monotonic() - started
         metrics.observe_cycle(conn, took, len(services), sum(o.series for o in outcomes))
     finally:
         conn.close()
-    summary = {"shard": shard, "cycle": cycle, "services": len(services),
-               "minutes": sum(o.minutes for o in outcomes),
-               "events": [e for o in outcomes for e in o.events],
-               "skipped": {o.service: o.skipped for o in outcomes if o.skipped},
-               "behind": {o.service: o.behind for o in outcomes if o.behind},
-               "seconds": round(took, 3)}
+    summary = {
+        "shard": shard,
+        "cycle": cycle,
+        "services": len(services),
+        "minutes": sum(o.minutes for o in outcomes),
+        "events": [e for o in outcomes for e in o.events],
+        "skipped": {o.service: o.skipped for o in outcomes if o.skipped},
+        "behind": {o.service: o.behind for o in outcomes if o.behind},
+        "seconds": round(took, 3),
+    }
     if summary["events"] or summary["behind"]:
         log.info("detect shard %d/%d cycle %d: %s", shard, shards, cycle, json.dumps(summary))
     return summary
@@ -91,8 +96,12 @@ def maintain(hour: int, now: float | None = None) -> dict:
                     lock.release()
     finally:
         conn.close()
-    summary = {"hour": hour, "incidents_removed": removed, "open_repaired": repaired,
-               "outbox_drained": drained}
+    summary = {
+        "hour": hour,
+        "incidents_removed": removed,
+        "open_repaired": repaired,
+        "outbox_drained": drained,
+    }
     log.info("maintenance: %s", json.dumps(summary))
     return summary
 
@@ -104,8 +113,11 @@ def _repair_open_set(conn: redis.Redis) -> int:
     pipe = conn.pipeline(transaction=False)
     for service, incident_id in pairs:
         pipe.get(keys.incident(service, incident_id))
-    stale = [m for m, raw in zip(members, pipe.execute(), strict=True)
-             if not raw or json.loads(raw)["status"] != incidents.OPEN]
+    stale = [
+        m
+        for m, raw in zip(members, pipe.execute(), strict=True)
+        if not raw or json.loads(raw)["status"] != incidents.OPEN
+    ]
     if stale:
         conn.srem(keys.OPEN_INCIDENTS, *stale)
     return len(stale)

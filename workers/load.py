@@ -65,8 +65,10 @@ def read_rows(path: Path, progress: Progress | None = None) -> Iterator[tuple[in
         header = [c.strip() for c in next(reader, [])]
         missing = [c for c in REQUIRED if c not in header]
         if missing:
-            raise LoadError(f"{path}:1: header lacks {', '.join(missing)} "
-                            f"(expected {','.join(REQUIRED)}[,reporters])")
+            raise LoadError(
+                f"{path}:1: header lacks {', '.join(missing)} "
+                f"(expected {','.join(REQUIRED)}[,reporters])"
+            )
         pos = [header.index(c) for c in REQUIRED]
         rep = header.index("reporters") if "reporters" in header else None
         for lineno, record in enumerate(reader, start=2):
@@ -110,8 +112,11 @@ class Progress:
         now = time.monotonic()
         if not self.quiet and now - self.last >= 1.0:
             self.last = now
-            print(f"{self.label}: {min(100, 100 * self.done // self.total)}%",
-                  file=sys.stderr, flush=True)
+            print(
+                f"{self.label}: {min(100, 100 * self.done // self.total)}%",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def check(path: Path, known: dict[str, set[str]] | None, quiet: bool = False) -> Check:
@@ -119,7 +124,8 @@ def check(path: Path, known: dict[str, set[str]] | None, quiet: bool = False) ->
     found, last = Check(), None
     try:
         for lineno, (minute, service, _, problem, _, _) in read_rows(
-                path, Progress("checking", path.stat().st_size, quiet)):
+            path, Progress("checking", path.stat().st_size, quiet)
+        ):
             found.rows += 1
             found.services.add(service)
             if last is not None and minute < last:
@@ -146,8 +152,14 @@ class Written:
     first: dict[str, int] = field(default_factory=dict)
 
 
-def write(conn: redis.Redis, path: Path, settings: Settings, now: float, sorted_rows: bool,
-          quiet: bool = False) -> Written:
+def write(
+    conn: redis.Redis,
+    path: Path,
+    settings: Settings,
+    now: float,
+    sorted_rows: bool,
+    quiet: bool = False,
+) -> Written:
     """Second pass: sum rows per hash field and HSET the sums (idempotent)."""
     keep = settings.retention_days * 86400
     now_minute = int(now // 60)
@@ -157,7 +169,8 @@ def write(conn: redis.Redis, path: Path, settings: Settings, now: float, sorted_
     size = 0
     current = None
     for _, (minute, service, region, problem, reports, reporters) in read_rows(
-            path, Progress("loading", path.stat().st_size, quiet)):
+        path, Progress("loading", path.stat().st_size, quiet)
+    ):
         if minute < oldest:
             done.too_old += 1
             continue
@@ -169,8 +182,10 @@ def write(conn: redis.Redis, path: Path, settings: Settings, now: float, sorted_
             size = 0
         current = minute
         fields = pending.setdefault((service, minute), {})
-        for name, value in ((f"r|{region}|{problem}", reports), (f"u|{region}|{problem}",
-                                                                   reporters)):
+        for name, value in (
+            (f"r|{region}|{problem}", reports),
+            (f"u|{region}|{problem}", reporters),
+        ):
             size += name not in fields
             fields[name] = fields.get(name, 0) + value
         done.rows += 1
@@ -200,8 +215,9 @@ else
 end
 """
 
-RELEASE = ("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) "
-           "end return 0")
+RELEASE = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+)
 
 
 def reset_detection(conn: redis.Redis, service: str, first: int, keep: int) -> bool:
@@ -216,8 +232,11 @@ def reset_detection(conn: redis.Redis, service: str, first: int, keep: int) -> b
             return False
         time.sleep(0.5)
     try:
-        conn.delete(*(keys.detector_part(service, p) for p in DETECTOR_PARTS),
-                    keys.detector_version(service), keys.baseline_version(service))
+        conn.delete(
+            *(keys.detector_part(service, p) for p in DETECTOR_PARTS),
+            keys.detector_version(service),
+            keys.baseline_version(service),
+        )
     finally:
         conn.eval(RELEASE, 1, lock, token)
     return True
@@ -225,13 +244,18 @@ def reset_detection(conn: redis.Redis, service: str, first: int, keep: int) -> b
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="outage load", description="Import a history of counts (the replay CSV: "
+        prog="outage load",
+        description="Import a history of counts (the replay CSV: "
         "minute,service,region,problem,reports[,reporters]) into Redis, so detection starts "
         "with a baseline. Idempotent: the counts named in the file are set, not added. "
-        "Rows older than OUTAGE_RETENTION_DAYS or in the future are skipped.")
+        "Rows older than OUTAGE_RETENTION_DAYS or in the future are skipped.",
+    )
     parser.add_argument("path", type=Path, help="counts CSV (header required)")
-    parser.add_argument("--allow-unknown", action="store_true",
-                        help="also load services and problems that are not in the catalog")
+    parser.add_argument(
+        "--allow-unknown",
+        action="store_true",
+        help="also load services and problems that are not in the catalog",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return parser
 
@@ -244,37 +268,51 @@ def main(argv: list[str]) -> int:
         print(f"outage load: no such file: {ns.path}", file=sys.stderr)
         return 2
     catalog = load_catalog(settings.catalog_path)
-    known = None if ns.allow_unknown else {s.slug: set(s.problem_slugs)
-                                           for s in catalog.services}
+    known = None if ns.allow_unknown else {s.slug: set(s.problem_slugs) for s in catalog.services}
     found = check(ns.path, known, ns.quiet)
     if found.unknown:
-        found.errors.append("services not in the catalog: " + ", ".join(sorted(found.unknown))
-                            + " (add them to the catalog, or pass --allow-unknown)")
+        found.errors.append(
+            "services not in the catalog: "
+            + ", ".join(sorted(found.unknown))
+            + " (add them to the catalog, or pass --allow-unknown)"
+        )
     if found.errors:
-        print("outage load: nothing was loaded:\n  " + "\n  ".join(found.errors),
-              file=sys.stderr)
+        print("outage load: nothing was loaded:\n  " + "\n  ".join(found.errors), file=sys.stderr)
         return 2
     try:
         conn = redis_client(settings.redis_url, timeout=30)
         now = time.time()
         done = write(conn, ns.path, settings, now, found.sorted_by_minute, ns.quiet)
         keep = settings.retention_days * 86400
-        locked = [service for service, first in sorted(done.first.items())
-                  if not reset_detection(conn, service, first, keep)]
+        locked = [
+            service
+            for service, first in sorted(done.first.items())
+            if not reset_detection(conn, service, first, keep)
+        ]
     except (NoRedisConfigured, redis.RedisError) as exc:
         print(f"outage load: Redis: {exc}", file=sys.stderr)
         return 1
     if done.too_old:
         oldest = int(now // 60) - settings.retention_days * 1440 + 1
-        say(f"warning: skipped {done.too_old} rows older than the retention of "
-            f"{settings.retention_days} days (before {minute_to_iso(oldest)})")
+        say(
+            f"warning: skipped {done.too_old} rows older than the retention of "
+            f"{settings.retention_days} days (before {minute_to_iso(oldest)})"
+        )
     if done.future:
         say(f"warning: skipped {done.future} rows in the future")
-    say(f"loaded {done.rows} rows for {len(done.first)} services"
-        + (f" ({', '.join(sorted(done.first))}); detection rebuilds from the stored history"
-           if done.first else ""))
+    say(
+        f"loaded {done.rows} rows for {len(done.first)} services"
+        + (
+            f" ({', '.join(sorted(done.first))}); detection rebuilds from the stored history"
+            if done.first
+            else ""
+        )
+    )
     if locked:
-        print("outage load: detection was busy for " + ", ".join(locked) + "; the counts are "
-              "loaded, run the same command again to reset their detection", file=sys.stderr)
+        print(
+            "outage load: detection was busy for " + ", ".join(locked) + "; the counts are "
+            "loaded, run the same command again to reset their detection",
+            file=sys.stderr,
+        )
         return 1
     return 0

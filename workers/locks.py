@@ -19,10 +19,14 @@ class ServiceLock:
     while the job runs, released by its owner. A killed worker's lock expires within
     `ttl` seconds, so the next cycle takes over quickly."""
 
-    _RENEW = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
-              "return redis.call('expire', KEYS[1], ARGV[2]) else return 0 end")
-    _RELEASE = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
-                "return redis.call('del', KEYS[1]) else return 0 end")
+    _RENEW = (
+        "if redis.call('get', KEYS[1]) == ARGV[1] then "
+        "return redis.call('expire', KEYS[1], ARGV[2]) else return 0 end"
+    )
+    _RELEASE = (
+        "if redis.call('get', KEYS[1]) == ARGV[1] then "
+        "return redis.call('del', KEYS[1]) else return 0 end"
+    )
 
     def __init__(self, conn: redis.Redis, service: str, ttl: int = defaults.DETECT_LOCK_TTL):
         self.conn, self.key, self.ttl = conn, keys.detect_lock(service), ttl
@@ -34,8 +38,7 @@ class ServiceLock:
         """Take the lock and start renewing it; False if another job holds it."""
         if not self.conn.set(self.key, self.token, nx=True, ex=self.ttl):
             return False
-        self._thread = threading.Thread(target=self._beat, name=f"lock {self.key}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._beat, name=f"lock {self.key}", daemon=True)
         self._thread.start()
         return True
 

@@ -23,8 +23,7 @@ TEXT_FORMAT = "%(asctime)s [%(process)d] %(name)s %(levelname)s %(message)s"
 ACCESS_FORMAT = '"%(r)s" %(s)s %(b)s %(L)ss "%(a)s"'
 """gunicorn access line in text mode (no %(h)s: no client IP)."""
 
-_STANDARD = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message",
-                                                                            "asctime"}
+_STANDARD = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -32,7 +31,8 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+            "ts": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
@@ -59,10 +59,15 @@ def _access_fields(atoms: Mapping) -> dict[str, Any]:
 
     status = str(get("s") or "")
     duration = get("L")
-    return {"msg": "request", "method": get("m"), "path": get("U"),
-            "status": int(status) if status.isdigit() else status,
-            "bytes": get("B"), "duration_s": float(duration) if duration else None,
-            "user_agent": get("a")}
+    return {
+        "msg": "request",
+        "method": get("m"),
+        "path": get("U"),
+        "status": int(status) if status.isdigit() else status,
+        "bytes": get("B"),
+        "duration_s": float(duration) if duration else None,
+        "user_agent": get("a"),
+    }
 
 
 def formatter(json_lines: bool) -> logging.Formatter:
@@ -95,19 +100,35 @@ def gunicorn_logconfig(settings: Settings) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"outage": fmt, "access": {"format": "%(message)s"}
-                       if not settings.log_json else fmt},
+        "formatters": {
+            "outage": fmt,
+            "access": {"format": "%(message)s"} if not settings.log_json else fmt,
+        },
         "handlers": {
-            "stderr": {"class": "logging.StreamHandler", "formatter": "outage",
-                       "stream": "ext://sys.stderr"},
-            "access": {"class": "logging.StreamHandler", "formatter": "access",
-                       "stream": "ext://sys.stdout"},
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "outage",
+                "stream": "ext://sys.stderr",
+            },
+            "access": {
+                "class": "logging.StreamHandler",
+                "formatter": "access",
+                "stream": "ext://sys.stdout",
+            },
         },
         "root": {"level": settings.log_level, "handlers": ["stderr"]},
         "loggers": {
-            "gunicorn.error": {"level": settings.log_level, "handlers": ["stderr"],
-                               "propagate": False, "qualname": "gunicorn.error"},
-            "gunicorn.access": {"level": "INFO", "handlers": ["access"],
-                                "propagate": False, "qualname": "gunicorn.access"},
+            "gunicorn.error": {
+                "level": settings.log_level,
+                "handlers": ["stderr"],
+                "propagate": False,
+                "qualname": "gunicorn.error",
+            },
+            "gunicorn.access": {
+                "level": "INFO",
+                "handlers": ["access"],
+                "propagate": False,
+                "qualname": "gunicorn.access",
+            },
         },
     }

@@ -55,18 +55,33 @@ MAX_OPEN_READ = 2000
 
 _LABEL = re.compile(r"[a-z0-9_]{1,40}")
 
-REPORTS = Counter("outage_reports", "Reports taken by ingestion, by outcome "
-                  "(accepted = counted, duplicate = same reporter within the dedup window).",
-                  ["outcome"])
-REJECTED = Counter("outage_reports_rejected", "Reports refused, by reason (the error code); "
-                   "a request refused as a whole counts once.", ["reason"])
-INGEST_SECONDS = Histogram("outage_ingest_duration_seconds", "Wall time of one report "
-                           "request (single, batch or form), from the first hook to the answer.",
-                           ["source"], buckets=INGEST_BUCKETS)
-HTTP_REQUESTS = Counter("outage_http_requests", "HTTP requests answered, by route pattern, "
-                        "method and status.", ["route", "method", "status"])
-HTTP_SECONDS = Histogram("outage_http_request_duration_seconds", "Wall time of HTTP "
-                         "requests, by route pattern.", ["route"])
+REPORTS = Counter(
+    "outage_reports",
+    "Reports taken by ingestion, by outcome "
+    "(accepted = counted, duplicate = same reporter within the dedup window).",
+    ["outcome"],
+)
+REJECTED = Counter(
+    "outage_reports_rejected",
+    "Reports refused, by reason (the error code); a request refused as a whole counts once.",
+    ["reason"],
+)
+INGEST_SECONDS = Histogram(
+    "outage_ingest_duration_seconds",
+    "Wall time of one report request (single, batch or form), from the first hook to the answer.",
+    ["source"],
+    buckets=INGEST_BUCKETS,
+)
+HTTP_REQUESTS = Counter(
+    "outage_http_requests",
+    "HTTP requests answered, by route pattern, method and status.",
+    ["route", "method", "status"],
+)
+HTTP_SECONDS = Histogram(
+    "outage_http_request_duration_seconds",
+    "Wall time of HTTP requests, by route pattern.",
+    ["route"],
+)
 
 
 def label(value: object, default: str = "other") -> str:
@@ -75,8 +90,7 @@ def label(value: object, default: str = "other") -> str:
     return text if _LABEL.fullmatch(text) else default
 
 
-def count_reports(accepted: int, duplicates: int,
-                  rejected: Iterable[str | Mapping] = ()) -> None:
+def count_reports(accepted: int, duplicates: int, rejected: Iterable[str | Mapping] = ()) -> None:
     """Count one request's reports; `rejected` holds error codes or batch `rejected` items."""
     try:
         if accepted:
@@ -91,8 +105,9 @@ def count_reports(accepted: int, duplicates: int,
         log.debug("count_reports failed", exc_info=True)
 
 
-def observe_request(route: str, method: str, status: int, seconds: float,
-                    ingest_source: str | None = None) -> None:
+def observe_request(
+    route: str, method: str, status: int, seconds: float, ingest_source: str | None = None
+) -> None:
     """Record one answered HTTP request (called by web.metrics for every request)."""
     try:
         HTTP_REQUESTS.labels(route, method, str(status)).inc()
@@ -139,26 +154,41 @@ def detection_metrics(raw: Mapping) -> list[Metric]:
         running += float(data.get(f"le:{bound}", 0))
         buckets.append((str(bound), running))
     buckets.append(("+Inf", running + float(data.get("le:inf", 0))))
-    hist = HistogramMetricFamily("outage_detection_cycle_seconds", "Wall time of one "
-                                 "detection shard job (a cycle runs one job per shard), "
-                                 "across all workers.", buckets=buckets,
-                                 sum_value=float(data.get("seconds", 0)))
-    services = CounterMetricFamily("outage_detection_services", "Services advanced by "
-                                   "detection jobs, across all workers.",
-                                   value=float(data.get("services", 0)))
-    series = CounterMetricFamily("outage_detection_series_evaluated", "Series evaluated by "
-                                 "detection jobs, across all workers.",
-                                 value=float(data.get("series", 0)))
-    last = GaugeMetricFamily("outage_detection_last_job_timestamp_seconds", "Unix time when "
-                             "the last detection job finished (0: never); alert when it "
-                             "lags by several cycles.", value=float(data.get("last", 0)))
+    hist = HistogramMetricFamily(
+        "outage_detection_cycle_seconds",
+        "Wall time of one "
+        "detection shard job (a cycle runs one job per shard), "
+        "across all workers.",
+        buckets=buckets,
+        sum_value=float(data.get("seconds", 0)),
+    )
+    services = CounterMetricFamily(
+        "outage_detection_services",
+        "Services advanced by detection jobs, across all workers.",
+        value=float(data.get("services", 0)),
+    )
+    series = CounterMetricFamily(
+        "outage_detection_series_evaluated",
+        "Series evaluated by detection jobs, across all workers.",
+        value=float(data.get("series", 0)),
+    )
+    last = GaugeMetricFamily(
+        "outage_detection_last_job_timestamp_seconds",
+        "Unix time when "
+        "the last detection job finished (0: never); alert when it "
+        "lags by several cycles.",
+        value=float(data.get("last", 0)),
+    )
     return [hist, services, series, last]
 
 
 def webhook_metrics(raw: Mapping) -> list[Metric]:
     """Turn the WEBHOOKS_KEY hash into a counter family by outcome."""
-    family = CounterMetricFamily("outage_webhook_deliveries", "Webhook delivery attempts by "
-                                 "outcome, across all workers.", labels=["outcome"])
+    family = CounterMetricFamily(
+        "outage_webhook_deliveries",
+        "Webhook delivery attempts by outcome, across all workers.",
+        labels=["outcome"],
+    )
     for outcome, value in sorted((_text(k), float(v)) for k, v in raw.items()):
         family.add_metric([outcome], value)
     return [family]
@@ -183,8 +213,9 @@ def open_incident_metrics(conn: redis.Redis) -> list[Metric]:
             if doc.get("status", "open") == "open":
                 sev = label(doc.get("severity", "possible"))
                 counts[sev] = counts.get(sev, 0) + 1
-    family = GaugeMetricFamily("outage_incidents_open", "Open incidents by severity.",
-                               labels=["severity"])
+    family = GaugeMetricFamily(
+        "outage_incidents_open", "Open incidents by severity.", labels=["severity"]
+    )
     for sev, n in counts.items():
         family.add_metric([sev], n)
     return [family]
@@ -195,33 +226,44 @@ def queue_metrics(qconn: redis.Redis, queues: Iterable[str]) -> list[Metric]:
     from rq import Queue, Worker
     from rq.registry import FailedJobRegistry
 
-    depth = GaugeMetricFamily("outage_rq_queue_depth", "Jobs waiting in an RQ queue.",
-                              labels=["queue"])
-    failed = GaugeMetricFamily("outage_rq_failed_jobs", "Jobs in an RQ queue's failed-job "
-                               "registry.", labels=["queue"])
+    depth = GaugeMetricFamily(
+        "outage_rq_queue_depth", "Jobs waiting in an RQ queue.", labels=["queue"]
+    )
+    failed = GaugeMetricFamily(
+        "outage_rq_failed_jobs", "Jobs in an RQ queue's failed-job registry.", labels=["queue"]
+    )
     for name in queues:
         queue = Queue(name, connection=qconn)
         depth.add_metric([name], queue.count)
         failed.add_metric([name], FailedJobRegistry(queue=queue).get_job_count(cleanup=False))
-    workers = GaugeMetricFamily("outage_rq_workers", "RQ workers registered (alive within "
-                                "their heartbeat).", value=Worker.count(connection=qconn))
+    workers = GaugeMetricFamily(
+        "outage_rq_workers",
+        "RQ workers registered (alive within their heartbeat).",
+        value=Worker.count(connection=qconn),
+    )
     return [depth, failed, workers]
 
 
 class FleetCollector:
     """A prometheus_client collector reading fleet metrics from Redis at scrape time."""
 
-    def __init__(self, conn: redis.Redis | None, qconn: redis.Redis | None,
-                 queues: Iterable[str] = ()):
+    def __init__(
+        self, conn: redis.Redis | None, qconn: redis.Redis | None, queues: Iterable[str] = ()
+    ):
         self.conn = conn
         self.qconn = qconn
         self.queues = tuple(queues)
 
     def collect(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily("outage_metrics_redis_up", "1 when this scrape could read "
-                               "the fleet metrics from that Redis.", labels=["redis"])
-        for name, conn, read in (("data", self.conn, self._data), ("queues", self.qconn,
-                                                                    self._queues)):
+        up = GaugeMetricFamily(
+            "outage_metrics_redis_up",
+            "1 when this scrape could read the fleet metrics from that Redis.",
+            labels=["redis"],
+        )
+        for name, conn, read in (
+            ("data", self.conn, self._data),
+            ("queues", self.qconn, self._queues),
+        ):
             if conn is None:
                 continue
             try:
@@ -235,9 +277,11 @@ class FleetCollector:
         yield up
 
     def _data(self, conn: redis.Redis) -> list[Metric]:
-        return (detection_metrics(conn.hgetall(DETECT_KEY))
-                + webhook_metrics(conn.hgetall(WEBHOOKS_KEY))
-                + open_incident_metrics(conn))
+        return (
+            detection_metrics(conn.hgetall(DETECT_KEY))
+            + webhook_metrics(conn.hgetall(WEBHOOKS_KEY))
+            + open_incident_metrics(conn)
+        )
 
     def _queues(self, qconn: redis.Redis) -> list[Metric]:
         return queue_metrics(qconn, self.queues)

@@ -29,30 +29,49 @@ def statuses(conn: redis.Redis, services: Iterable[str]) -> dict[str, dict[str, 
     pipe = conn.pipeline(transaction=False)
     for service in services:
         pipe.get(keys.status(service))
-    return {s: (json.loads(raw) if raw else None)
-            for s, raw in zip(services, pipe.execute(), strict=True)}
+    return {
+        s: (json.loads(raw) if raw else None)
+        for s, raw in zip(services, pipe.execute(), strict=True)
+    }
 
 
 def summary(status: Mapping[str, Any] | None) -> dict[str, Any]:
     """Return the short status shown in the service list."""
     if status is None:
-        return {"level": "ok", "baseline": "insufficient_history", "updated_at": None,
-                "observed": None, "expected": None, "ratio": None, "p_value": None,
-                "incident": None, "affected_regions": []}
+        return {
+            "level": "ok",
+            "baseline": "insufficient_history",
+            "updated_at": None,
+            "observed": None,
+            "expected": None,
+            "ratio": None,
+            "p_value": None,
+            "incident": None,
+            "affected_regions": [],
+        }
     incident = status.get("incident")
-    return {"level": status["level"], "baseline": status["baseline"],
-            "updated_at": status["updated_at"], "observed": status["observed"],
-            "expected": status["expected"], "ratio": status["ratio"],
-            "p_value": status["p_value"],
-            "incident": incident["id"] if incident else None,
-            "affected_regions": status["affected_regions"]}
+    return {
+        "level": status["level"],
+        "baseline": status["baseline"],
+        "updated_at": status["updated_at"],
+        "observed": status["observed"],
+        "expected": status["expected"],
+        "ratio": status["ratio"],
+        "p_value": status["p_value"],
+        "incident": incident["id"] if incident else None,
+        "affected_regions": status["affected_regions"],
+    }
 
 
 def empty_status() -> dict[str, Any]:
     """Return the full status of a service that has no detection state yet."""
-    return {**summary(None), "window_minutes": 0,
-            "recent": {"start": None, "observed": [], "expected": []},
-            "regions": [], "top_problems": []}
+    return {
+        **summary(None),
+        "window_minutes": 0,
+        "recent": {"start": None, "observed": [], "expected": []},
+        "regions": [],
+        "top_problems": [],
+    }
 
 
 def region_matches(leaf_region: str, scope: str | None) -> bool:
@@ -64,8 +83,9 @@ def region_matches(leaf_region: str, scope: str | None) -> bool:
     return leaf_region == scope
 
 
-def read_leaves(conn: redis.Redis, service: str, start: int,
-                end: int) -> list[dict[tuple[str, str], tuple[int, int | None]]]:
+def read_leaves(
+    conn: redis.Redis, service: str, start: int, end: int
+) -> list[dict[tuple[str, str], tuple[int, int | None]]]:
     """Return the leaf counts of minutes start..end inclusive, one dict per minute."""
     out = []
     for chunk in range(start, end + 1, 2000):
@@ -77,8 +97,11 @@ def read_leaves(conn: redis.Redis, service: str, start: int,
     return out
 
 
-def scope_counts(leaves: list[Mapping[tuple[str, str], tuple[int, int | None]]],
-                 region: str | None, problem: str | None) -> tuple[np.ndarray, np.ndarray]:
+def scope_counts(
+    leaves: list[Mapping[tuple[str, str], tuple[int, int | None]]],
+    region: str | None,
+    problem: str | None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Sum leaves inside a scope per minute: (counted reporters, raw reports). The plain
     Python twin of SUM_SCRIPT (tests check one against the other)."""
     counted = np.zeros(len(leaves))
@@ -131,21 +154,25 @@ SUM_CHUNK = 1440
 """Minutes summed per script call (keeps each call to a few milliseconds of Redis time)."""
 
 
-def scope_series(conn: redis.Redis, service: str, region: str | None, problem: str | None,
-                 start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+def scope_series(
+    conn: redis.Redis, service: str, region: str | None, problem: str | None, start: int, end: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Return (counted reporters, raw reports) per minute of a scope, minutes start..end."""
     script = conn.register_script(SUM_SCRIPT)
     values: list[int] = []
     for chunk in range(start, end + 1, SUM_CHUNK):
-        names = [keys.minute_counts(service, m)
-                 for m in range(chunk, min(end, chunk + SUM_CHUNK - 1) + 1)]
+        names = [
+            keys.minute_counts(service, m)
+            for m in range(chunk, min(end, chunk + SUM_CHUNK - 1) + 1)
+        ]
         values.extend(script(keys=names, args=[region or "", problem or ""]))
     flat = np.asarray(values, dtype=float).reshape(-1, 2)
     return flat[:, 0], flat[:, 1]
 
 
-def band(detector: Any, key: tuple[str, str],
-         minutes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def band(
+    detector: Any, key: tuple[str, str], minutes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Return (expected, upper) per minute for a series, or None if it has no baseline."""
     if detector is None:
         return None
@@ -167,8 +194,16 @@ def _rounded(values: Iterable[float]) -> list[float | None]:
     return [round(float(v), 3) if math.isfinite(v) else None for v in values]
 
 
-def series(conn: redis.Redis, service: str, region: str | None, problem: str | None,
-           start: int, end: int, step: int, params: Any = None) -> dict[str, Any]:
+def series(
+    conn: redis.Redis,
+    service: str,
+    region: str | None,
+    problem: str | None,
+    start: int,
+    end: int,
+    step: int,
+    params: Any = None,
+) -> dict[str, Any]:
     """Return a chart series: per `step` minutes from `start` (aligned) to `end` inclusive,
     counted reports, raw reports, expected and upper band (None without a baseline).
 
@@ -180,8 +215,12 @@ def series(conn: redis.Redis, service: str, region: str | None, problem: str | N
     detector, _ = state.load_detector(conn, service, for_bands=True, params=params)
     got = band(detector, (region or "*", problem or "*"), minutes)
     body: dict[str, Any] = {
-        "service": service, "region": region or "*", "problem": problem or "*", "step": step,
-        "start": minute_to_iso(start), "end": minute_to_iso(end + 1),
+        "service": service,
+        "region": region or "*",
+        "problem": problem or "*",
+        "step": step,
+        "start": minute_to_iso(start),
+        "end": minute_to_iso(end + 1),
         "timestamps": [minute_to_iso(int(m)) for m in minutes[::step]],
         "reports": _rounded(_bucket(counted, step)),
         "raw_reports": _rounded(_bucket(raw, step)),
@@ -203,8 +242,11 @@ def region_name(code: str) -> str:
     """Return the English name of an ISO 3166 country or subdivision code."""
     import pycountry
 
-    found = (pycountry.countries.get(alpha_2=code) if len(code) == 2
-             else pycountry.subdivisions.get(code=code))
+    found = (
+        pycountry.countries.get(alpha_2=code)
+        if len(code) == 2
+        else pycountry.subdivisions.get(code=code)
+    )
     return getattr(found, "name", code) if found is not None else code
 
 
@@ -217,8 +259,9 @@ def map_region(leaf_region: str, level: str) -> str | None:
     return leaf_region if leaf_region.startswith(level + "-") else None
 
 
-def region_map(conn: redis.Redis, service: str, level: str, end: int,
-               params: Any = None) -> dict[str, Any]:
+def region_map(
+    conn: redis.Redis, service: str, level: str, end: int, params: Any = None
+) -> dict[str, Any]:
     """Return observed (last 15 minutes up to `end`), expected and ratio per region of a level:
     countries (`level="country"`) or the subdivisions of one country (`level="US"`)."""
     start = end - MAP_WINDOW + 1
@@ -245,9 +288,21 @@ def region_map(conn: redis.Redis, service: str, level: str, end: int,
         got = band(detector, (region, "*"), minutes)
         expected = float(got[0].sum()) if got is not None else None
         obs = observed.get(region, 0.0)
-        rows.append({"region": region, "name": region_name(region), "observed": obs,
-                     "expected": None if expected is None else round(expected, 3),
-                     "ratio": round(obs / expected, 3) if expected else None})
-    return {"service": service, "level": level, "window_minutes": MAP_WINDOW,
-            "start": minute_to_iso(start), "end": minute_to_iso(end + 1),
-            "unlocated": unlocated, "regions": rows}
+        rows.append(
+            {
+                "region": region,
+                "name": region_name(region),
+                "observed": obs,
+                "expected": None if expected is None else round(expected, 3),
+                "ratio": round(obs / expected, 3) if expected else None,
+            }
+        )
+    return {
+        "service": service,
+        "level": level,
+        "window_minutes": MAP_WINDOW,
+        "start": minute_to_iso(start),
+        "end": minute_to_iso(end + 1),
+        "unlocated": unlocated,
+        "regions": rows,
+    }

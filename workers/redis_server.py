@@ -89,9 +89,14 @@ class RedisServer:
             self.process.wait()
 
 
-def start_redis(directory: Path, port: int = 0, appendfsync: str = "everysec",
-                appendonly: bool = True, binary: str | None = None,
-                timeout: float = 15.0) -> RedisServer:
+def start_redis(
+    directory: Path,
+    port: int = 0,
+    appendfsync: str = "everysec",
+    appendonly: bool = True,
+    binary: str | None = None,
+    timeout: float = 15.0,
+) -> RedisServer:
     """Start redis-server on 127.0.0.1 with its files in `directory`; wait until it answers."""
     binary = binary or find_redis_binary()
     directory.mkdir(parents=True, exist_ok=True)
@@ -99,17 +104,37 @@ def start_redis(directory: Path, port: int = 0, appendfsync: str = "everysec",
     if port and port_in_use("127.0.0.1", port):
         raise RedisStartError(f"port {port} is already in use; choose another OUTAGE_REDIS_PORT")
     args = [
-        binary, "--port", str(chosen), "--bind", "127.0.0.1", "--dir", str(directory),
-        "--appendonly", "yes" if appendonly else "no", "--appendfsync", appendfsync,
-        "--save", "", "--daemonize", "no", "--protected-mode", "yes",
-        "--logfile", str(directory / "redis.log"),
+        binary,
+        "--port",
+        str(chosen),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(directory),
+        "--appendonly",
+        "yes" if appendonly else "no",
+        "--appendfsync",
+        appendfsync,
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--protected-mode",
+        "yes",
+        "--logfile",
+        str(directory / "redis.log"),
     ]
     log = open(directory / "redis.stdout", "ab")
     # Own session: a Ctrl-C in the terminal reaches the roles but not Redis, which the
     # supervisor stops last, after they have finished with it (it still dies with us).
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, preexec_fn=child_preexec,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        args,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=child_preexec,
+        start_new_session=True,
+    )
     log.close()
     server = RedisServer(process=proc, port=chosen, directory=directory, binary=binary)
     client = redis.Redis(port=chosen, socket_connect_timeout=0.5, socket_timeout=1)

@@ -40,15 +40,19 @@ def acquire_or_renew(conn: redis.Redis, token: str, ttl: int = LOCK_TTL) -> bool
     """Take the scheduler lock, or extend it if we already hold it."""
     if conn.set(LOCK_KEY, token, nx=True, ex=ttl):
         return True
-    script = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
-              "return redis.call('expire', KEYS[1], ARGV[2]) else return 0 end")
+    script = (
+        "if redis.call('get', KEYS[1]) == ARGV[1] then "
+        "return redis.call('expire', KEYS[1], ARGV[2]) else return 0 end"
+    )
     return bool(conn.eval(script, 1, LOCK_KEY, token, ttl))
 
 
 def release(conn: redis.Redis, token: str) -> None:
     """Drop the lock if we hold it (on a clean stop, so a successor starts at once)."""
-    script = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
-              "return redis.call('del', KEYS[1]) else return 0 end")
+    script = (
+        "if redis.call('get', KEYS[1]) == ARGV[1] then "
+        "return redis.call('del', KEYS[1]) else return 0 end"
+    )
     conn.eval(script, 1, LOCK_KEY, token)
 
 
@@ -67,8 +71,10 @@ def run_scheduler(settings: Settings, once: bool = False) -> int:
             try:
                 active = acquire_or_renew(conn, token, lock_ttl(interval))
                 if active != was_active:
-                    log.warning("scheduler %s", "active" if active else "standing by "
-                                "(another scheduler holds the lock)")
+                    log.warning(
+                        "scheduler %s",
+                        "active" if active else "standing by (another scheduler holds the lock)",
+                    )
                     was_active = active
                 if active:
                     enqueue_cycle(settings, conn, qconn, started)

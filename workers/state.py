@@ -45,7 +45,8 @@ class DetectorCache:
     limit: int | None = None
     """Most detectors kept (least recently used dropped first); None: no limit."""
     entries: OrderedDict[tuple[str, str], tuple[bytes, Any, int | None]] = field(
-        default_factory=OrderedDict)
+        default_factory=OrderedDict
+    )
 
     def get(self, where: str, service: str, version: bytes | None):
         hit = self.entries.get((where, service))
@@ -58,8 +59,9 @@ class DetectorCache:
         hit = self.entries.get((where, service))
         return None if hit is None else hit[2]
 
-    def put(self, where: str, service: str, version: bytes, detector: Any,
-            saved: int | None = None) -> None:
+    def put(
+        self, where: str, service: str, version: bytes, detector: Any, saved: int | None = None
+    ) -> None:
         self.entries[(where, service)] = (version, detector, saved)
         self.entries.move_to_end((where, service))
         while self.limit is not None and len(self.entries) > self.limit:
@@ -107,8 +109,14 @@ def saved_minute(version: bytes | None) -> int | None:
     return int(head) if head.isdigit() else None
 
 
-def load_detector(conn: redis.Redis, service: str, cache: DetectorCache | None | str = "auto",
-                  for_bands: bool = False, params: Any = None, version: bytes | None = None):
+def load_detector(
+    conn: redis.Redis,
+    service: str,
+    cache: DetectorCache | None | str = "auto",
+    for_bands: bool = False,
+    params: Any = None,
+    version: bytes | None = None,
+):
     """Return (detector or None if nothing is stored, version token) for a service.
 
     With `for_bands` a cached detector is reused until the baseline changes (hourly), which
@@ -157,8 +165,16 @@ def _num(value: Any) -> float | None:
 
 
 def _shares(shares: Iterable[Any], name: str) -> list[dict[str, Any]]:
-    return [{name: s.name, "observed": _num(s.observed), "expected": _num(s.expected),
-             "share": _num(s.share), "normal_share": _num(s.normal_share)} for s in shares]
+    return [
+        {
+            name: s.name,
+            "observed": _num(s.observed),
+            "expected": _num(s.expected),
+            "share": _num(s.share),
+            "normal_share": _num(s.normal_share),
+        }
+        for s in shares
+    ]
 
 
 def status_document(detector: Any, service: str, st: Any = None) -> dict[str, Any]:
@@ -182,9 +198,11 @@ def status_document(detector: Any, service: str, st: Any = None) -> dict[str, An
         "expected": _num(exp),
         "ratio": _num(obs / exp) if exp > 0 else None,
         "p_value": None if st.p_value is None else float(st.p_value),
-        "recent": {"start": None if st.window_start is None else minute_to_iso(st.window_start),
-                   "observed": [_num(v) for v in observed],
-                   "expected": [_num(v) for v in expected]},
+        "recent": {
+            "start": None if st.window_start is None else minute_to_iso(st.window_start),
+            "observed": [_num(v) for v in observed],
+            "expected": [_num(v) for v in expected],
+        },
         "incident": incident,
         "affected_regions": list(st.affected_regions),
         "regions": _shares(st.regions, "region"),

@@ -45,8 +45,9 @@ class Supervisor:
         self.children.append(Child(name=name, args=args))
 
     def spawn(self, child: Child) -> None:
-        child.process = subprocess.Popen(child.args, env=self.env, preexec_fn=child_preexec,
-                                         stdin=subprocess.DEVNULL)
+        child.process = subprocess.Popen(
+            child.args, env=self.env, preexec_fn=child_preexec, stdin=subprocess.DEVNULL
+        )
         child.started = time.monotonic()
 
     def tick(self) -> None:
@@ -54,8 +55,12 @@ class Supervisor:
         now = time.monotonic()
         if self.redis is not None and not self.redis.alive():
             print("outage up: Redis exited; restarting it", file=sys.stderr)
-            self.redis = start_redis(self.redis.directory, self.redis.port,
-                                     self.settings.appendfsync, binary=self.redis.binary)
+            self.redis = start_redis(
+                self.redis.directory,
+                self.redis.port,
+                self.settings.appendfsync,
+                binary=self.redis.binary,
+            )
         for child in self.children:
             proc = child.process
             if proc is not None and proc.poll() is None:
@@ -64,8 +69,11 @@ class Supervisor:
                 continue
             if proc is not None:
                 delay = RESTART_BACKOFF[min(child.crashes, len(RESTART_BACKOFF) - 1)]
-                print(f"outage up: {child.name} exited with {proc.returncode}; restarting in "
-                      f"{delay:.0f}s", file=sys.stderr)
+                print(
+                    f"outage up: {child.name} exited with {proc.returncode}; restarting in "
+                    f"{delay:.0f}s",
+                    file=sys.stderr,
+                )
                 child.crashes += 1
                 child.process = None
                 child.next_start = now + delay
@@ -107,25 +115,32 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="outage up",
         description="Run the whole product on this machine: a private Redis (unless REDIS_URL "
-                    "is set) with AOF in the data directory, the web server, one worker and "
-                    "the scheduler. Ctrl-C stops everything.",
+        "is set) with AOF in the data directory, the web server, one worker and "
+        "the scheduler. Ctrl-C stops everything.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="web address (default %(default)s)")
     parser.add_argument("--port", type=int, default=8000, help="web port (default %(default)s)")
-    parser.add_argument("--demo", action="store_true",
-                        help="also feed synthetic reports with an outage every few minutes")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="also feed synthetic reports with an outage every few minutes",
+    )
     ns = parser.parse_args(argv)
     env_redis, env_rq_redis = explicit_redis_urls()
     settings = load_settings()
     data_dir = settings.data_dir
     lock = _lock_data_dir(data_dir)
     if lock is None:
-        print(f"outage up: another `outage up` is already running with data directory "
-              f"{data_dir}", file=sys.stderr)
+        print(
+            f"outage up: another `outage up` is already running with data directory {data_dir}",
+            file=sys.stderr,
+        )
         return 2
     if port_in_use(ns.host, ns.port):
-        print(f"outage up: port {ns.port} on {ns.host} is already in use; "
-              f"choose another with --port", file=sys.stderr)
+        print(
+            f"outage up: port {ns.port} on {ns.host} is already in use; choose another with --port",
+            file=sys.stderr,
+        )
         return 2
     url_file = data_dir / "redis.url"
     sup = Supervisor(settings, env={})
@@ -141,15 +156,15 @@ def main(argv: list[str]) -> int:
             redis_url = env_redis
         else:
             try:
-                sup.redis = start_redis(data_dir / "redis", settings.redis_port,
-                                        settings.appendfsync)
+                sup.redis = start_redis(
+                    data_dir / "redis", settings.redis_port, settings.appendfsync
+                )
             except RedisStartError as exc:
                 print(f"outage up: {exc}", file=sys.stderr)
                 return 2
             redis_url = sup.redis.url
             url_file.write_text(redis_url + "\n")
-        settings = replace(settings, redis_url=redis_url,
-                           rq_redis_url=env_rq_redis or redis_url)
+        settings = replace(settings, redis_url=redis_url, rq_redis_url=env_rq_redis or redis_url)
         sup.settings = settings
         sup.env = child_environment({**settings.as_env(), "PYTHONUNBUFFERED": "1"})
         me = [sys.executable, "-m", "workers.cli"]
@@ -160,13 +175,16 @@ def main(argv: list[str]) -> int:
             sup.add("demo", me + ["demo"])
         sup.tick()
         shown = "localhost" if ns.host in ("0.0.0.0", "::") else ns.host
-        print(f"\n  Outage detector is up: http://{shown}:{ns.port}/\n"
-              f"    live map      http://{shown}:{ns.port}/map\n"
-              f"    detection API http://{shown}:{ns.port}/api/v1/services "
-              f"(docs: http://{shown}:{ns.port}/api)\n"
-              f"    Redis         {redis_url}{' (private, AOF on)' if sup.redis else ''}\n"
-              f"    data          {data_dir}\n"
-              f"  Ctrl-C stops everything.\n", flush=True)
+        print(
+            f"\n  Outage detector is up: http://{shown}:{ns.port}/\n"
+            f"    live map      http://{shown}:{ns.port}/map\n"
+            f"    detection API http://{shown}:{ns.port}/api/v1/services "
+            f"(docs: http://{shown}:{ns.port}/api)\n"
+            f"    Redis         {redis_url}{' (private, AOF on)' if sup.redis else ''}\n"
+            f"    data          {data_dir}\n"
+            f"  Ctrl-C stops everything.\n",
+            flush=True,
+        )
         while not stop_requested:
             time.sleep(0.2)
             if not stop_requested:

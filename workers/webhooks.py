@@ -70,12 +70,17 @@ def delivery_id(sub_id: str, service: str, incident_id: str, kind: str, minute: 
 
 def payload(kind: str, service: str, minute: int, doc: Mapping[str, Any]) -> dict[str, Any]:
     """Return the JSON body of an event: what happened, when, and the incident document."""
-    return {"event": kind, "service": service, "minute": minute_to_iso(minute),
-            "incident": dict(doc)}
+    return {
+        "event": kind,
+        "service": service,
+        "minute": minute_to_iso(minute),
+        "incident": dict(doc),
+    }
 
 
-def outbox_entries(settings: Settings, service: str, kind: str, minute: int,
-                   doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+def outbox_entries(
+    settings: Settings, service: str, kind: str, minute: int, doc: Mapping[str, Any]
+) -> list[dict[str, Any]]:
     """Return one outbox entry per subscription that wants this event."""
     if kind not in EVENTS:
         return []
@@ -83,9 +88,14 @@ def outbox_entries(settings: Settings, service: str, kind: str, minute: int,
     out = []
     for sub in subscriptions_for(settings, service):
         sub_id = subscription_id(sub["url"])
-        out.append({"type": "webhook", "delivery": delivery_id(sub_id, service, doc["id"],
-                                                               kind, minute),
-                    "subscription": sub_id, "payload": body})
+        out.append(
+            {
+                "type": "webhook",
+                "delivery": delivery_id(sub_id, service, doc["id"], kind, minute),
+                "subscription": sub_id,
+                "payload": body,
+            }
+        )
     return out
 
 
@@ -93,14 +103,22 @@ def enqueue(qconn: redis.Redis, entry: Mapping[str, Any]) -> bool:
     """Enqueue a delivery once; return False if it was already enqueued."""
     queue = Queue(QUEUE, connection=qconn)
     try:
-        queue.enqueue("workers.webhooks.deliver", entry["delivery"], entry["subscription"],
-                      entry["payload"], job_id=entry["delivery"], unique=True,
-                      retry=Retry(max=len(defaults.WEBHOOK_RETRY_INTERVALS),
-                                  interval=list(defaults.WEBHOOK_RETRY_INTERVALS)),
-                      result_ttl=defaults.WEBHOOK_JOB_TTL_SECONDS,
-                      failure_ttl=defaults.WEBHOOK_JOB_TTL_SECONDS, job_timeout=60,
-                      description=f"webhook {entry['payload']['event']} "
-                                  f"{entry['payload']['incident']['id']}")
+        queue.enqueue(
+            "workers.webhooks.deliver",
+            entry["delivery"],
+            entry["subscription"],
+            entry["payload"],
+            job_id=entry["delivery"],
+            unique=True,
+            retry=Retry(
+                max=len(defaults.WEBHOOK_RETRY_INTERVALS),
+                interval=list(defaults.WEBHOOK_RETRY_INTERVALS),
+            ),
+            result_ttl=defaults.WEBHOOK_JOB_TTL_SECONDS,
+            failure_ttl=defaults.WEBHOOK_JOB_TTL_SECONDS,
+            job_timeout=60,
+            description=f"webhook {entry['payload']['event']} {entry['payload']['incident']['id']}",
+        )
     except DuplicateJobError:
         return False
     return True
@@ -112,8 +130,14 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-def verify(secret: str, timestamp: str, body: bytes, signature: str,
-           now: float | None = None, tolerance: int = SIGNATURE_TOLERANCE) -> bool:
+def verify(
+    secret: str,
+    timestamp: str,
+    body: bytes,
+    signature: str,
+    now: float | None = None,
+    tolerance: int = SIGNATURE_TOLERANCE,
+) -> bool:
     """Check a received signature and that the timestamp is recent (what receivers do)."""
     try:
         age = abs((time.time() if now is None else now) - int(timestamp))
@@ -130,13 +154,17 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
-def post(url: str, secret: str, body: bytes, timeout: float, delivery: str = "",
-         event: str = "") -> tuple[int | None, str | None]:
+def post(
+    url: str, secret: str, body: bytes, timeout: float, delivery: str = "", event: str = ""
+) -> tuple[int | None, str | None]:
     """POST a signed body; return (HTTP status or None, error message or None)."""
     timestamp = str(int(time.time()))
-    headers = {"Content-Type": "application/json", "User-Agent": defaults.WEBHOOK_USER_AGENT,
-               "X-Outage-Timestamp": timestamp,
-               "X-Outage-Signature": sign(secret, timestamp, body)}
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": defaults.WEBHOOK_USER_AGENT,
+        "X-Outage-Timestamp": timestamp,
+        "X-Outage-Signature": sign(secret, timestamp, body),
+    }
     if delivery:
         headers["X-Outage-Delivery"] = delivery
     if event:
@@ -162,8 +190,9 @@ def record(conn: redis.Redis, outcome: Mapping[str, Any]) -> None:
     pipe.execute()
 
 
-def recent(conn: redis.Redis, limit: int = 100, service: str | None = None,
-           incident: str | None = None) -> list[dict[str, Any]]:
+def recent(
+    conn: redis.Redis, limit: int = 100, service: str | None = None, incident: str | None = None
+) -> list[dict[str, Any]]:
     """Return recent delivery attempts, newest first, optionally for one service/incident."""
     out = []
     for raw in conn.lrange(keys.WEBHOOK_DELIVERIES, 0, -1):
@@ -191,9 +220,13 @@ def deliver(delivery: str, sub_id: str, body: Mapping[str, Any]) -> dict[str, An
     attempt = total - retries_left if retries_left is not None else 1
     sub = next((s for s in settings.webhooks if subscription_id(s["url"]) == sub_id), None)
     outcome: dict[str, Any] = {
-        "delivery": delivery, "subscription": sub_id,
-        "url": public_url(sub["url"]) if sub else None, "service": body["service"],
-        "incident": body["incident"]["id"], "event": body["event"], "attempt": attempt,
+        "delivery": delivery,
+        "subscription": sub_id,
+        "url": public_url(sub["url"]) if sub else None,
+        "service": body["service"],
+        "incident": body["incident"]["id"],
+        "event": body["event"],
+        "attempt": attempt,
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if sub is None:
@@ -206,8 +239,9 @@ def deliver(delivery: str, sub_id: str, body: Mapping[str, Any]) -> dict[str, An
         return outcome
     data = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
     started = time.monotonic()
-    status, error = post(sub["url"], sub["secret"], data, settings.webhook_timeout,
-                         delivery, body["event"])
+    status, error = post(
+        sub["url"], sub["secret"], data, settings.webhook_timeout, delivery, body["event"]
+    )
     outcome["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
     outcome["status_code"] = status
     if status is not None and 200 <= status < 300:
@@ -218,6 +252,12 @@ def deliver(delivery: str, sub_id: str, body: Mapping[str, Any]) -> dict[str, An
     final = attempt >= total
     outcome.update(outcome="gave_up" if final else "failed", error=error)
     record(conn, outcome)
-    log.warning("webhook %s to %s failed (attempt %d/%d): %s", delivery, outcome["url"],
-                attempt, total, error)
+    log.warning(
+        "webhook %s to %s failed (attempt %d/%d): %s",
+        delivery,
+        outcome["url"],
+        attempt,
+        total,
+        error,
+    )
     raise DeliveryFailed(f"{outcome['url']}: {error}")

@@ -8,6 +8,13 @@ from peers.oracle import OracleCusum
 from peers.shesd import Shesd
 
 __all__ = [
-    "Decision", "DowndetectorStyle", "EarsC2", "EarsC3", "Ewma3Sigma", "OracleCusum", "Peer",
-    "Shesd", "episodes",
+    "Decision",
+    "DowndetectorStyle",
+    "EarsC2",
+    "EarsC3",
+    "Ewma3Sigma",
+    "OracleCusum",
+    "Peer",
+    "Shesd",
+    "episodes",
 ]

@@ -81,16 +81,23 @@ def episodes(
     for f, last in zip(firsts, lasts, strict=True):
         t0, t1 = int(idx[f]), int(idx[last])
         closed = t1 + merge_gap < n
-        peak = float(np.max(decision.observed[t0:t1 + 1]))
-        out.append({
-            "service": service, "region": "*", "problem": "*",
-            "started_at": iso(start_minute + min(t0, int(decision.onset[t0]))),
-            "detected_at": iso(start_minute + t0 + 1),
-            "ended_at": iso(start_minute + t1 + 1) if closed else None,
-            "severity": "outage", "peak_per_min": peak,
-            "expected_per_min": float(decision.expected[t0]), "p_value": None,
-            "regions": [], "problems": [],
-        })
+        peak = float(np.max(decision.observed[t0 : t1 + 1]))
+        out.append(
+            {
+                "service": service,
+                "region": "*",
+                "problem": "*",
+                "started_at": iso(start_minute + min(t0, int(decision.onset[t0]))),
+                "detected_at": iso(start_minute + t0 + 1),
+                "ended_at": iso(start_minute + t1 + 1) if closed else None,
+                "severity": "outage",
+                "peak_per_min": peak,
+                "expected_per_min": float(decision.expected[t0]),
+                "p_value": None,
+                "regions": [],
+                "problems": [],
+            }
+        )
     return out
 
 
@@ -102,8 +109,14 @@ class Peer:
     sweep: tuple[float, ...] = ()
     """Thresholds for the recall/false-alarm curve, strictest last."""
 
-    def prepare(self, service: str, leaf_keys: list[tuple[str, str]], start_minute: int,
-                reports: np.ndarray, reporters: np.ndarray | None) -> object:
+    def prepare(
+        self,
+        service: str,
+        leaf_keys: list[tuple[str, str]],
+        start_minute: int,
+        reports: np.ndarray,
+        reporters: np.ndarray | None,
+    ) -> object:
         """Return whatever decide() needs; must look at each minute causally."""
         raise NotImplementedError
 
@@ -111,14 +124,21 @@ class Peer:
         """Return the per-minute decision at a threshold."""
         raise NotImplementedError
 
-    def incidents(self, service: str, start_minute: int, state: object,
-                  threshold: float | None = None) -> list[dict]:
+    def incidents(
+        self, service: str, start_minute: int, state: object, threshold: float | None = None
+    ) -> list[dict]:
         """Return incidents at a threshold (the default when None)."""
         thr = self.threshold if threshold is None else threshold
         return episodes(service, start_minute, self.decide(state, thr))
 
-    def __call__(self, service: str, leaf_keys: list[tuple[str, str]], start_minute: int,
-                 reports: np.ndarray, reporters: np.ndarray | None = None) -> list[dict]:
+    def __call__(
+        self,
+        service: str,
+        leaf_keys: list[tuple[str, str]],
+        start_minute: int,
+        reports: np.ndarray,
+        reporters: np.ndarray | None = None,
+    ) -> list[dict]:
         """Run on one service's leaf counts, shape (n_leaf, n_minutes); return incidents."""
         state = self.prepare(service, leaf_keys, start_minute, reports, reporters)
         return self.incidents(service, start_minute, state)

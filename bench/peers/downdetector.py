@@ -57,5 +57,9 @@ class DowndetectorStyle(Peer):
         window, base, score = state
         alarm = (score >= threshold).any(axis=0)
         n = alarm.size
-        return Decision(alarm, np.arange(n) - (WINDOW - 1),
-                        window.sum(axis=0) / WINDOW, np.nansum(base, axis=0) / WINDOW)
+        return Decision(
+            alarm,
+            np.arange(n) - (WINDOW - 1),
+            window.sum(axis=0) / WINDOW,
+            np.nansum(base, axis=0) / WINDOW,
+        )

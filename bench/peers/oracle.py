@@ -44,17 +44,22 @@ class OracleCusum(Peer):
         for o in self.scenario.outages:
             if o["service"] != service:
                 continue
-            rows = tuple(i for i, (r, p) in enumerate(svc.leaf_keys)
-                         if r in o["regions"] and p in o["problems"])
+            rows = tuple(
+                i
+                for i, (r, p) in enumerate(svc.leaf_keys)
+                if r in o["regions"] and p in o["problems"]
+            )
             hyps.setdefault((rows, round(o["ratio"], 2)), None)
         n = x.shape[1]
-        shape = np.broadcast_to(np.asarray(svc.nb_shape, dtype=np.float64),
-                                (len(svc.leaf_keys),))[:, None]
+        shape = np.broadcast_to(np.asarray(svc.nb_shape, dtype=np.float64), (len(svc.leaf_keys),))[
+            :, None
+        ]
         llr = []
         for rows, ratio in hyps:
             m0 = svc.baseline[list(rows), first:n]
-            llr.append(nb_log_ratio(x[list(rows), first:], m0, ratio * m0,
-                                    shape[list(rows)]).sum(axis=0))
+            llr.append(
+                nb_log_ratio(x[list(rows), first:], m0, ratio * m0, shape[list(rows)]).sum(axis=0)
+            )
         expected = svc.baseline[:, :n].sum(axis=0)
         return np.array(llr).reshape(len(llr), -1), first, n, x.sum(axis=0), expected
 

@@ -38,13 +38,15 @@ def _mad_sorted(a: np.ndarray, sizes: np.ndarray, med: np.ndarray) -> np.ndarray
     Exact order statistics of |a[:m] - med| found by bisection on the value, vectorised over
     the prefixes.
     """
+
     def kth(q: np.ndarray) -> np.ndarray:
         lo = np.zeros_like(med)
         hi = np.maximum(med - a[0], a[sizes - 1] - med) + 1.0
         for _ in range(48):
             mid = 0.5 * (lo + hi)
-            count = (np.minimum(np.searchsorted(a, med + mid, "right"), sizes)
-                     - np.searchsorted(a, med - mid, "left"))
+            count = np.minimum(np.searchsorted(a, med + mid, "right"), sizes) - np.searchsorted(
+                a, med - mid, "left"
+            )
             ok = count >= q + 1
             hi = np.where(ok, mid, hi)
             lo = np.where(ok, lo, mid)
@@ -64,14 +66,17 @@ def esd_statistics(residual: np.ndarray, k: int) -> np.ndarray:
     a = np.sort(residual)
     n = a.size
     sizes = n - np.arange(k)
-    med = np.where(sizes % 2 == 1, a[(sizes - 1) // 2],
-                   0.5 * (a[np.maximum(sizes // 2 - 1, 0)] + a[sizes // 2]))
+    med = np.where(
+        sizes % 2 == 1,
+        a[(sizes - 1) // 2],
+        0.5 * (a[np.maximum(sizes // 2 - 1, 0)] + a[sizes // 2]),
+    )
     mad = _mad_sorted(a, sizes, med)
     top = a[sizes - 1]
     r = np.where(mad > 0, (top - med) / np.where(mad > 0, mad, 1.0), np.nan)
     zero = np.flatnonzero(~(mad > 0))
     if zero.size:
-        r[zero[0]:] = np.nan
+        r[zero[0] :] = np.nan
     return r
 
 
@@ -114,7 +119,7 @@ class Shesd(Peer):
         k = int(MAX_ANOMS * width)
         runs = []
         for end in range(width, n_total + 1, CADENCE):
-            window = series[end - width:end]
+            window = series[end - width : end]
             res = seasonal_residual(window)
             newest = res[-CADENCE:].max()
             kth_largest = np.partition(res, width - k)[width - k]
@@ -122,8 +127,15 @@ class Shesd(Peer):
                 continue
             # rank (1-based, largest first) of the newest block's biggest residual
             rank = int((res > newest).sum()) + 1
-            runs.append((end - 1, rank, esd_statistics(res, k), float(window[-CADENCE:].mean()),
-                         float(np.median(window))))
+            runs.append(
+                (
+                    end - 1,
+                    rank,
+                    esd_statistics(res, k),
+                    float(window[-CADENCE:].mean()),
+                    float(np.median(window)),
+                )
+            )
         return runs, n_total, width, k
 
     def decide(self, state, threshold):

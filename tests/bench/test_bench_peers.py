@@ -18,17 +18,25 @@ def series(spike: bool) -> np.ndarray:
     rng = np.random.default_rng(31)
     x = rng.poisson(np.broadcast_to(RATE, (2, DAYS * 1440))).astype(np.int64)
     if spike:
-        x[:, SPIKE:SPIKE + 60] += rng.poisson(RATE * 9, (2, 60))
+        x[:, SPIKE : SPIKE + 60] += rng.poisson(RATE * 9, (2, 60))
     return x
 
 
 def oracle() -> OracleCusum:
     scenario = SimpleNamespace(
-        services=[SimpleNamespace(name="svc", leaf_keys=KEYS, nb_shape=1e6,
-                                  baseline=np.broadcast_to(RATE, (2, DAYS * 1440)).astype(float))],
-        outages=[{"service": "svc", "regions": ["US-CA", "GB"], "problems": ["app"],
-                  "ratio": 10.0}],
-        eval_start=5 * 1440)
+        services=[
+            SimpleNamespace(
+                name="svc",
+                leaf_keys=KEYS,
+                nb_shape=1e6,
+                baseline=np.broadcast_to(RATE, (2, DAYS * 1440)).astype(float),
+            )
+        ],
+        outages=[
+            {"service": "svc", "regions": ["US-CA", "GB"], "problems": ["app"], "ratio": 10.0}
+        ],
+        eval_start=5 * 1440,
+    )
     return OracleCusum(scenario)
 
 
@@ -43,8 +51,12 @@ def test_fires_on_obvious_spike(make):
     incidents = peer("svc", KEYS, 0, series(True), series(True))
     # an incident raised within 20 minutes of the onset, or one already open then (a noisy peer
     # may have alarmed on noise just before and still be open)
-    hits = [i for i in incidents if i["detected_at"] <= iso(SPIKE + 20)
-            and (i["ended_at"] is None or i["ended_at"] >= iso(SPIKE))]
+    hits = [
+        i
+        for i in incidents
+        if i["detected_at"] <= iso(SPIKE + 20)
+        and (i["ended_at"] is None or i["ended_at"] >= iso(SPIKE))
+    ]
     assert hits, f"{peer.name} missed a 10x spike"
     assert hits[0]["service"] == "svc" and hits[0]["started_at"] <= hits[0]["detected_at"]
 
@@ -80,7 +92,10 @@ def test_episodes_merge_and_stay_open():
     d = Decision(alarm, np.arange(200) - 2, np.ones(200), np.ones(200))
     out = episodes("s", 0, d, merge_gap=30)
     assert [(i["started_at"], i["detected_at"], i["ended_at"]) for i in out] == [
-        (iso(8), iso(11), iso(21)), (iso(98), iso(101), iso(101)), (iso(193), iso(196), None)]
+        (iso(8), iso(11), iso(21)),
+        (iso(98), iso(101), iso(101)),
+        (iso(193), iso(196), None),
+    ]
 
 
 def test_counts_must_be_two_dimensional():

@@ -8,10 +8,16 @@ from pathlib import Path
 import pytest
 
 QUALITY = Path(__file__).resolve().parents[2] / "bench" / "quality.py"
-NAMES = ["ours", "downdetector_style", "ewma_3sigma", "ears_c2", "ears_c3", "shesd",
-         "oracle_cusum"]
-KEYS = {"recall", "precision", "false_alarms_per_service_week", "median_delay_min",
-        "p90_delay_min", "median_delay_ratio", "median_delay_ratio_poisson"}
+NAMES = ["ours", "downdetector_style", "ewma_3sigma", "ears_c2", "ears_c3", "shesd", "oracle_cusum"]
+KEYS = {
+    "recall",
+    "precision",
+    "false_alarms_per_service_week",
+    "median_delay_min",
+    "p90_delay_min",
+    "median_delay_ratio",
+    "median_delay_ratio_poisson",
+}
 
 
 @pytest.mark.slow

@@ -59,13 +59,14 @@ def test_outage_windows_are_elevated(scenario):
     assert scenario.outages
     for o in scenario.outages:
         svc = by_name[o["service"]]
-        rows = [i for i, (r, p) in enumerate(svc.leaf_keys)
-                if r in o["regions"] and p in o["problems"]]
+        rows = [
+            i for i, (r, p) in enumerate(svc.leaf_keys) if r in o["regions"] and p in o["problems"]
+        ]
         assert rows
         assert 1.5 <= o["ratio"] <= 30 and 5 <= o["duration_min"] <= 360
         assert o["outage_per_min"] > o["base_per_min"] > 0
-        seen = svc.reporters[rows, o["start"]:o["end"]].sum()
-        expected = svc.baseline[rows, o["start"]:o["end"]].sum()
+        seen = svc.reporters[rows, o["start"] : o["end"]].sum()
+        expected = svc.baseline[rows, o["start"] : o["end"]].sum()
         excess = o["outage_per_min"] - o["base_per_min"]
         # strong outages must show in the counts; weak ones only in the labels' means
         if excess * o["duration_min"] > 200:
@@ -98,15 +99,15 @@ def test_nb_log_ratio_tends_to_poisson_and_is_kl_at_the_mean():
 
 def test_information_floor_of_a_poisson_step_is_the_poisson_floor():
     kl = np.full(500, 4 * np.log(2) - 2)  # Poisson 2 -> 4 per minute, KL 0.7726
-    assert information_floor(kl, scenarios.ARL0_MINUTES) == np.ceil(
-        scenarios.cusum_floor(2, 4))
+    assert information_floor(kl, scenarios.ARL0_MINUTES) == np.ceil(scenarios.cusum_floor(2, 4))
     assert information_floor(kl[:10], scenarios.ARL0_MINUTES) == float("inf")
     ramp = kl * np.minimum(1.0, np.arange(1, 501) / 30.0)  # a slower start takes longer
     assert information_floor(ramp, scenarios.ARL0_MINUTES) > scenarios.cusum_floor(2, 4)
 
 
-@pytest.mark.parametrize(("l0", "l1", "r", "ramp"), [(1.0, 3.0, 2.0, 1), (0.5, 4.0, 0.8, 10),
-                                                     (8.0, 16.0, 4.0, 20)])
+@pytest.mark.parametrize(
+    ("l0", "l1", "r", "ramp"), [(1.0, 3.0, 2.0, 1), (0.5, 4.0, 0.8, 10), (8.0, 16.0, 4.0, 20)]
+)
 def test_information_floor_is_the_oracle_cusums_median_delay(l0, l1, r, ramp):
     # An NB CUSUM that knows both rates, threshold log(ARL0), on seeded NB counts after an
     # onset with a linear ramp: its median delay sits at the information floor (within the
@@ -165,6 +166,13 @@ def test_simulate_writes_csv_and_labels(tmp_path):
     total = sum(int(r["reporters"]) for r in rows)
     assert total == sum(int(s.reporters.sum()) for s in sc.services)
     o = labels["outages"][0]
-    assert {"service", "regions", "problems", "start", "end", "base_per_min",
-            "outage_per_min"} <= set(o)
+    assert {
+        "service",
+        "regions",
+        "problems",
+        "start",
+        "end",
+        "base_per_min",
+        "outage_per_min",
+    } <= set(o)
     assert scenarios.parse_minute(o["start"]) == sc.start_minute + sc.outages[0]["start"]

@@ -30,9 +30,15 @@ from workers.config import load_settings
 from workers.redis_server import free_port
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
@@ -61,15 +67,23 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[Stack]:
     folder = tmp_path_factory.mktemp("browser")
     server = start_test_redis(folder)
-    env = {"OUTAGE_DATA_DIR": str(folder / "data"), "REDIS_URL": server.url,
-           "OUTAGE_SECRET_KEY": "browser-" + "s" * 24, "OUTAGE_WEB_WORKERS": "1",
-           "OUTAGE_RATE_LIMIT": "100 per minute"}
+    env = {
+        "OUTAGE_DATA_DIR": str(folder / "data"),
+        "REDIS_URL": server.url,
+        "OUTAGE_SECRET_KEY": "browser-" + "s" * 24,
+        "OUTAGE_WEB_WORKERS": "1",
+        "OUTAGE_RATE_LIMIT": "100 per minute",
+    }
     settings = load_settings(env)
     conn = redis.Redis.from_url(server.url)
     port = free_port()
-    web = subprocess.Popen([sys.executable, "-m", "workers.cli", "web", "--port", str(port)],
-                           cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE)
+    web = subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "web", "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         seed(conn, settings, load_catalog(settings.catalog_path))
         url = f"http://127.0.0.1:{port}"
@@ -149,9 +163,10 @@ class Watch:
 def contexts(browser) -> Iterator[dict]:
     """One desktop and one phone context for the session, so plotly.js is fetched and
     compiled once per context rather than once per page."""
-    made = {name: browser.new_context(viewport=size, locale="en-US",
-                                      timezone_id="Europe/Paris")
-            for name, size in (("desktop", DESKTOP), ("phone", PHONE))}
+    made = {
+        name: browser.new_context(viewport=size, locale="en-US", timezone_id="Europe/Paris")
+        for name, size in (("desktop", DESKTOP), ("phone", PHONE))
+    }
     yield made
     for ctx in made.values():
         ctx.close()

@@ -29,8 +29,11 @@ OUTAGE_REGIONS = ("US-CA", "US-NY", "US-TX", "US", "GB", "DE", "FR")
 QUIET_SERVICE = "reddit"
 """A catalog service with no reports at all: the form test watches its count go 0 -> 1."""
 
-COMMENTS = ("App keeps crashing when I open it", "Timeline will not load on wifi or 5G",
-            "Error 467 when posting images")
+COMMENTS = (
+    "App keeps crashing when I open it",
+    "Timeline will not load on wifi or 5G",
+    "Error 467 when posting images",
+)
 
 
 def seed(conn: redis.Redis, settings: Settings, catalog: Catalog, seed_value: int = 7) -> None:
@@ -54,7 +57,9 @@ def seed(conn: redis.Redis, settings: Settings, catalog: Catalog, seed_value: in
         pipe.execute()
     for k, text in reversed(list(enumerate(COMMENTS))):  # newest ends up first
         at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime((now - 3 * k) * 60))
-        conn.lpush(keys.comments("x"), json.dumps(
-            {"at": at, "region": OUTAGE_REGIONS[k], "problem": "app", "text": text}))
+        conn.lpush(
+            keys.comments("x"),
+            json.dumps({"at": at, "region": OUTAGE_REGIONS[k], "problem": "app", "text": text}),
+        )
     for slug in SERVICES:
         detection.run_service(conn, conn, settings, slug, time.time(), cache=None)

@@ -9,8 +9,7 @@ from tests.browser.conftest import PHONE, Watch, poll, screenshot, wait_ready
 
 pytestmark = pytest.mark.browser
 
-PAGES = {"index": "/", "service": "/s/x", "map": "/map", "incidents": "/incidents",
-         "api": "/api"}
+PAGES = {"index": "/", "service": "/s/x", "map": "/map", "incidents": "/incidents", "api": "/api"}
 EVIL = '<script>alert("pwned")</script><img src=x onerror="alert(1)"><b>bold</b>'
 QUIET = "reddit"  # no reports at all until the form test sends one
 
@@ -115,13 +114,15 @@ def test_keyboard_reaches_the_services_with_a_visible_focus(open_page) -> None:
     seen = []
     for _ in range(12):
         page.keyboard.press("Tab")
-        seen.append(page.evaluate("""(() => {
+        seen.append(
+            page.evaluate("""(() => {
             const el = document.activeElement;
             const shown = e => { const s = getComputedStyle(e);
                 return s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2; };
             const card = el.closest('.svc-card');
             return [el.tagName, el.getAttribute('href') || el.id || el.name || '',
-                    shown(el) || (card !== null && shown(card))]; })()"""))
+                    shown(el) || (card !== null && shown(card))]; })()""")
+        )
     assert seen[0][:2] == ["A", "#main"], "the skip link comes first"
     assert all(visible for _, _, visible in seen), seen
     reached = [target for _, target, _ in seen]

@@ -46,9 +46,14 @@ class Servers:
     def spawn(self, args: list[str], directory: Path) -> subprocess.Popen:
         directory.mkdir(parents=True, exist_ok=True)
         with open(directory / "stdout.log", "ab") as out:
-            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, preexec_fn=child_preexec,
-                                    cwd=directory)
+            proc = subprocess.Popen(
+                args,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=child_preexec,
+                cwd=directory,
+            )
         self.processes.append(proc)
         return proc
 
@@ -83,9 +88,23 @@ def wait_ping(port: int, proc: subprocess.Popen, timeout: float = 10.0) -> None:
 
 
 def plain_args(port: int, directory: Path) -> list[str]:
-    return ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
-            "--save", "", "--appendonly", "no", "--daemonize", "no",
-            "--logfile", str(directory / "redis.log")]
+    return [
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(directory),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+        "--logfile",
+        str(directory / "redis.log"),
+    ]
 
 
 @dataclass
@@ -123,14 +142,33 @@ def start_cluster(directory: Path, primaries: int = 3, timeout: float = 20.0) ->
         for port in ports:
             node_dir = directory / f"node-{port}"
             node_dir.mkdir(parents=True, exist_ok=True)
-            proc = servers.spawn(plain_args(port, node_dir) + [
-                "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
-                "--cluster-node-timeout", "2000"], node_dir)
+            proc = servers.spawn(
+                plain_args(port, node_dir)
+                + [
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    f"nodes-{port}.conf",
+                    "--cluster-node-timeout",
+                    "2000",
+                ],
+                node_dir,
+            )
             wait_ping(port, proc)
-        res = subprocess.run(["redis-cli", "--cluster", "create",
-                              *(f"127.0.0.1:{p}" for p in ports),
-                              "--cluster-replicas", "0", "--cluster-yes"],
-                             capture_output=True, text=True, timeout=30)
+        res = subprocess.run(
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{p}" for p in ports),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         if res.returncode != 0:
             raise EngineError(f"redis-cli --cluster create failed:\n{res.stdout}{res.stderr}")
         deadline = time.monotonic() + timeout
@@ -178,22 +216,29 @@ def start_sentinel(directory: Path, timeout: float = 20.0) -> SentinelSetup:
     try:
         proc = servers.spawn(plain_args(primary, directory / "primary"), directory / "primary")
         wait_ping(primary, proc)
-        proc = servers.spawn(plain_args(replica, directory / "replica") + [
-            "--replicaof", "127.0.0.1", str(primary)], directory / "replica")
+        proc = servers.spawn(
+            plain_args(replica, directory / "replica") + ["--replicaof", "127.0.0.1", str(primary)],
+            directory / "replica",
+        )
         wait_ping(replica, proc)
         sdir = directory / "sentinel"
         sdir.mkdir(parents=True, exist_ok=True)
         conf = sdir / "sentinel.conf"
-        conf.write_text(f"port {sentinel}\nbind 127.0.0.1\ndir {sdir}\n"
-                        f"sentinel monitor outage 127.0.0.1 {primary} 1\n"
-                        "sentinel down-after-milliseconds outage 1000\n"
-                        "sentinel failover-timeout outage 3000\n")
-        proc = servers.spawn(["redis-server", str(conf), "--sentinel",
-                              "--logfile", str(sdir / "sentinel.log")], sdir)
+        conf.write_text(
+            f"port {sentinel}\nbind 127.0.0.1\ndir {sdir}\n"
+            f"sentinel monitor outage 127.0.0.1 {primary} 1\n"
+            "sentinel down-after-milliseconds outage 1000\n"
+            "sentinel failover-timeout outage 3000\n"
+        )
+        proc = servers.spawn(
+            ["redis-server", str(conf), "--sentinel", "--logfile", str(sdir / "sentinel.log")], sdir
+        )
         wait_ping(sentinel, proc)
         deadline = time.monotonic() + timeout
-        with redis.Redis(port=replica, socket_timeout=1) as client, \
-                redis.Redis(port=sentinel, socket_timeout=1) as sent:
+        with (
+            redis.Redis(port=replica, socket_timeout=1) as client,
+            redis.Redis(port=sentinel, socket_timeout=1) as sent,
+        ):
             while time.monotonic() < deadline:
                 linked = client.info("replication").get("master_link_status") == "up"
                 if linked and sent.sentinel_slaves("outage"):

@@ -19,11 +19,17 @@ from workers.connections import (
 from workers.redis_server import free_port
 
 
-@pytest.mark.parametrize("url,kind", [
-    ("redis://localhost:6379/0", "plain"), ("rediss://h:6380", "plain"),
-    ("unix:///run/redis.sock", "plain"), ("redis+cluster://a:7000,b:7001", "cluster"),
-    ("rediss+cluster://a:7000", "cluster"), ("redis+sentinel://s:26379/outage", "sentinel"),
-])
+@pytest.mark.parametrize(
+    "url,kind",
+    [
+        ("redis://localhost:6379/0", "plain"),
+        ("rediss://h:6380", "plain"),
+        ("unix:///run/redis.sock", "plain"),
+        ("redis+cluster://a:7000,b:7001", "cluster"),
+        ("rediss+cluster://a:7000", "cluster"),
+        ("redis+sentinel://s:26379/outage", "sentinel"),
+    ],
+)
 def test_kind_follows_the_scheme(url: str, kind: str) -> None:
     assert redis_kind(url) == kind
 
@@ -34,22 +40,34 @@ def test_unknown_schemes_are_configuration_errors(url: str, tmp_path: Path) -> N
         load_settings({"OUTAGE_DATA_DIR": str(tmp_path), "REDIS_URL": url})
 
 
-@pytest.mark.parametrize("url,expected", [
-    ("redis+cluster://a:7000,b:7001,c", MultiNodeUrl(
-        "cluster", (("a", 7000), ("b", 7001), ("c", 6379)), None, None, False)),
-    ("rediss+cluster://:pw@a:7000", MultiNodeUrl(
-        "cluster", (("a", 7000),), None, "pw", True)),
-    ("redis+sentinel://user:p%40ss@s1:26379,[::1]:26380/outage", MultiNodeUrl(
-        "sentinel", (("s1", 26379), ("::1", 26380)), "user", "p@ss", False, "outage")),
-])
+@pytest.mark.parametrize(
+    "url,expected",
+    [
+        (
+            "redis+cluster://a:7000,b:7001,c",
+            MultiNodeUrl("cluster", (("a", 7000), ("b", 7001), ("c", 6379)), None, None, False),
+        ),
+        ("rediss+cluster://:pw@a:7000", MultiNodeUrl("cluster", (("a", 7000),), None, "pw", True)),
+        (
+            "redis+sentinel://user:p%40ss@s1:26379,[::1]:26380/outage",
+            MultiNodeUrl(
+                "sentinel", (("s1", 26379), ("::1", 26380)), "user", "p@ss", False, "outage"
+            ),
+        ),
+    ],
+)
 def test_multi_node_urls_are_parsed(url: str, expected: MultiNodeUrl) -> None:
     assert parse_multi_node_url(url) == expected
 
 
-@pytest.mark.parametrize("url,match", [
-    ("redis+sentinel://s1:26379", "master name"), ("redis+cluster://", "host:port"),
-    ("redis+cluster://a:port", "bad port"),
-])
+@pytest.mark.parametrize(
+    "url,match",
+    [
+        ("redis+sentinel://s1:26379", "master name"),
+        ("redis+cluster://", "host:port"),
+        ("redis+cluster://a:port", "bad port"),
+    ],
+)
 def test_bad_multi_node_urls(url: str, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         parse_multi_node_url(url)
@@ -57,14 +75,24 @@ def test_bad_multi_node_urls(url: str, match: str) -> None:
 
 def test_rq_never_goes_to_a_cluster(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="RQ_REDIS_URL"):
-        load_settings({"OUTAGE_DATA_DIR": str(tmp_path), "REDIS_URL": "redis://a:1/0",
-                       "RQ_REDIS_URL": "redis+cluster://a:7000"})
+        load_settings(
+            {
+                "OUTAGE_DATA_DIR": str(tmp_path),
+                "REDIS_URL": "redis://a:1/0",
+                "RQ_REDIS_URL": "redis+cluster://a:7000",
+            }
+        )
     s = load_settings({"OUTAGE_DATA_DIR": str(tmp_path), "REDIS_URL": "redis+cluster://a:7000"})
     assert s.redis_url == "redis+cluster://a:7000" and s.rq_redis_url is None
     with pytest.raises(NoRedisConfigured, match="RQ_REDIS_URL"):
         queue_redis(s)
-    s = load_settings({"OUTAGE_DATA_DIR": str(tmp_path), "REDIS_URL": "redis+cluster://a:7000",
-                       "RQ_REDIS_URL": "redis+sentinel://s:26379/q"})
+    s = load_settings(
+        {
+            "OUTAGE_DATA_DIR": str(tmp_path),
+            "REDIS_URL": "redis+cluster://a:7000",
+            "RQ_REDIS_URL": "redis+sentinel://s:26379/q",
+        }
+    )
     assert s.rq_redis_url == "redis+sentinel://s:26379/q"
 
 
@@ -75,9 +103,14 @@ def test_a_sentinel_url_gives_a_primary_client_without_connecting() -> None:
     client.close()
 
 
-@pytest.mark.parametrize("url", ["redis+cluster://127.0.0.1:{port}",
-                                 "redis+sentinel://127.0.0.1:{port}/outage",
-                                 "redis://127.0.0.1:{port}/0"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+cluster://127.0.0.1:{port}",
+        "redis+sentinel://127.0.0.1:{port}/outage",
+        "redis://127.0.0.1:{port}/0",
+    ],
+)
 def test_an_unreachable_redis_is_a_redis_error_quickly(url: str) -> None:
     import time
 

@@ -17,8 +17,9 @@ def record(name: str, msg: str, args=None, **extra) -> logging.LogRecord:
 
 
 def test_json_lines_carry_level_logger_message_and_extras() -> None:
-    line = logs.JsonFormatter().format(record("outage.jobs", "shard %d done", (3,),
-                                              shard=3, services=12))
+    line = logs.JsonFormatter().format(
+        record("outage.jobs", "shard %d done", (3,), shard=3, services=12)
+    )
     doc = json.loads(line)
     assert doc["level"] == "warning" and doc["logger"] == "outage.jobs"
     assert doc["msg"] == "shard 3 done" and doc["shard"] == 3 and doc["services"] == 12
@@ -38,8 +39,16 @@ def test_exceptions_stay_on_one_line() -> None:
 
 
 def test_access_lines_become_fields_without_the_client_ip() -> None:
-    atoms = {"h": "203.0.113.9", "m": "POST", "U": "/api/v1/reports", "s": "202",
-             "B": 30, "L": "0.004100", "a": "curl/8", "r": "POST /api/v1/reports HTTP/1.1"}
+    atoms = {
+        "h": "203.0.113.9",
+        "m": "POST",
+        "U": "/api/v1/reports",
+        "s": "202",
+        "B": 30,
+        "L": "0.004100",
+        "a": "curl/8",
+        "r": "POST /api/v1/reports HTTP/1.1",
+    }
     rec = record("gunicorn.access", logs.ACCESS_FORMAT, (atoms,))
     line = logs.JsonFormatter().format(rec)
     doc = json.loads(line)
@@ -53,8 +62,15 @@ def test_configure_switches_styles(tmp_path: Path, capsys) -> None:
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
     try:
-        logs.configure(load_settings({"OUTAGE_DATA_DIR": str(tmp_path), "OUTAGE_LOG_JSON": "1",
-                                      "OUTAGE_LOG_LEVEL": "warning"}))
+        logs.configure(
+            load_settings(
+                {
+                    "OUTAGE_DATA_DIR": str(tmp_path),
+                    "OUTAGE_LOG_JSON": "1",
+                    "OUTAGE_LOG_LEVEL": "warning",
+                }
+            )
+        )
         logging.getLogger("outage.test").info("hidden")
         logging.getLogger("outage.test").warning("shown")
         err = capsys.readouterr().err.strip().splitlines()

@@ -47,6 +47,7 @@ def deploy_files() -> list[Path]:
 
 # --- configuration names ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", deploy_files(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_outage_variable_in_deploy_exists(path: Path) -> None:
     unknown = set(VAR.findall(path.read_text())) - KNOWN
@@ -61,6 +62,7 @@ def test_docs_name_only_real_variables() -> None:
 
 # --- Dockerfile -------------------------------------------------------------------------
 
+
 def test_dockerfile_is_slim_non_root_with_a_healthcheck() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     froms = re.findall(r"^FROM\s+(\S+)", text, re.M)
@@ -72,18 +74,25 @@ def test_dockerfile_is_slim_non_root_with_a_healthcheck() -> None:
     assert re.search(r'^ENTRYPOINT \["outage"\]', text, re.M)
     for copied in re.findall(r"^COPY (?!--from)(\S+)", text, re.M):
         assert (ROOT / copied).exists(), copied
-    probe = re.search(r'probes/(\w+\.py)', health.group(0)).group(1)
+    probe = re.search(r"probes/(\w+\.py)", health.group(0)).group(1)
     assert (DEPLOY / "probes" / probe).exists()
 
 
 def test_dockerignore_keeps_what_the_dockerfile_copies() -> None:
     ignore = (DEPLOY / "Dockerfile.dockerignore").read_text()
-    for needed in ("pyproject.toml", "detector/", "web/", "workers/", "deploy/probes/",
-                   "deploy/gunicorn.conf.py"):
+    for needed in (
+        "pyproject.toml",
+        "detector/",
+        "web/",
+        "workers/",
+        "deploy/probes/",
+        "deploy/gunicorn.conf.py",
+    ):
         assert f"!{needed}" in ignore
 
 
 # --- compose ----------------------------------------------------------------------------
+
 
 def test_compose_has_every_role_and_redis_with_aof_on_a_volume() -> None:
     services = compose()["services"]
@@ -124,6 +133,7 @@ def test_compose_roles_share_one_configuration() -> None:
 
 
 # --- Kubernetes -------------------------------------------------------------------------
+
 
 def test_k8s_documents_are_well_formed_and_all_listed() -> None:
     docs = k8s_docs()
@@ -169,8 +179,9 @@ def test_web_has_probes_on_readyz_and_healthz_and_a_service() -> None:
     assert container["readinessProbe"]["httpGet"]["port"] in port_names
     assert str(port_names["http"]) in container["args"]
     service = find("Service", "outage-web")
-    assert service["spec"]["selector"].items() <= \
-        web["spec"]["template"]["metadata"]["labels"].items()
+    assert (
+        service["spec"]["selector"].items() <= web["spec"]["template"]["metadata"]["labels"].items()
+    )
     annotations = web["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/path"] == "/metrics"
 
@@ -178,13 +189,18 @@ def test_web_has_probes_on_readyz_and_healthz_and_a_service() -> None:
 def test_web_has_a_disruption_budget_and_an_autoscaler() -> None:
     web = find("Deployment", "outage-web")
     pdb = find("PodDisruptionBudget", "outage-web")
-    assert pdb["spec"]["selector"]["matchLabels"].items() <= \
-        web["spec"]["template"]["metadata"]["labels"].items()
+    assert (
+        pdb["spec"]["selector"]["matchLabels"].items()
+        <= web["spec"]["template"]["metadata"]["labels"].items()
+    )
     assert pdb["spec"]["minAvailable"] >= 1
     hpa = find("HorizontalPodAutoscaler", "outage-web")
     assert hpa["apiVersion"] == "autoscaling/v2"
-    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                             "name": "outage-web"}
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "outage-web",
+    }
     assert 2 <= hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]
 
 
@@ -202,8 +218,12 @@ def test_exactly_one_scheduler() -> None:
     assert scheduler["spec"]["replicas"] == 1
     assert scheduler["spec"]["strategy"]["type"] == "Recreate"
     assert containers(scheduler)[0]["args"] == ["scheduler"]
-    assert not [d for d in k8s_docs() if d["kind"] == "HorizontalPodAutoscaler"
-                and d["spec"]["scaleTargetRef"]["name"] == "outage-scheduler"]
+    assert not [
+        d
+        for d in k8s_docs()
+        if d["kind"] == "HorizontalPodAutoscaler"
+        and d["spec"]["scaleTargetRef"]["name"] == "outage-scheduler"
+    ]
 
 
 def test_config_map_and_secret_hold_only_known_variables() -> None:
@@ -225,6 +245,7 @@ def test_redis_statefulset_keeps_an_aof_on_a_volume() -> None:
 
 # --- systemd ----------------------------------------------------------------------------
 
+
 def unit(path: Path) -> dict[str, dict[str, list[str]]]:
     """Parse a systemd unit (repeated keys allowed) into section -> key -> values."""
     sections: dict[str, dict[str, list[str]]] = {}
@@ -242,8 +263,9 @@ def unit(path: Path) -> dict[str, dict[str, list[str]]]:
     return sections
 
 
-@pytest.mark.parametrize("name", ["outage-web.service", "outage-worker@.service",
-                                  "outage-scheduler.service"])
+@pytest.mark.parametrize(
+    "name", ["outage-web.service", "outage-worker@.service", "outage-scheduler.service"]
+)
 def test_systemd_services_run_a_role_as_an_unprivileged_user(name: str) -> None:
     sections = unit(DEPLOY / "systemd" / name)
     service = sections["Service"]
@@ -252,9 +274,11 @@ def test_systemd_services_run_a_role_as_an_unprivileged_user(name: str) -> None:
     assert service["Restart"] == ["always"]
     assert service["NoNewPrivileges"] == ["true"]
     (exec_start,) = service["ExecStart"]
-    role = {"outage-web.service": "gunicorn -c /etc/outage/gunicorn.conf.py",
-            "outage-worker@.service": "outage worker",
-            "outage-scheduler.service": "outage scheduler"}[name]
+    role = {
+        "outage-web.service": "gunicorn -c /etc/outage/gunicorn.conf.py",
+        "outage-worker@.service": "outage worker",
+        "outage-scheduler.service": "outage scheduler",
+    }[name]
     assert role in exec_start
     assert sections["Install"]["WantedBy"] == ["outage.target"]
 
@@ -268,13 +292,24 @@ def test_systemd_target_starts_one_scheduler() -> None:
 
 # --- gunicorn ---------------------------------------------------------------------------
 
+
 def test_deploy_gunicorn_conf_is_the_packaged_one() -> None:
     from workers import gunicorn_conf
 
     ns = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
-    for name in ("wsgi_app", "workers", "worker_class", "threads", "timeout",
-                 "graceful_timeout", "preload_app", "logconfig_dict", "on_starting",
-                 "child_exit", "control_socket_disable"):
+    for name in (
+        "wsgi_app",
+        "workers",
+        "worker_class",
+        "threads",
+        "timeout",
+        "graceful_timeout",
+        "preload_app",
+        "logconfig_dict",
+        "on_starting",
+        "child_exit",
+        "control_socket_disable",
+    ):
         assert ns[name] == getattr(gunicorn_conf, name), name
     assert ns["wsgi_app"] == "web:create_app()"
     assert ns["preload_app"] is False and ns["max_requests"] == 0
@@ -282,10 +317,12 @@ def test_deploy_gunicorn_conf_is_the_packaged_one() -> None:
 
 # --- offline tools, when this machine has them -----------------------------------------
 
+
 @pytest.mark.skipif(not shutil.which("kubectl"), reason="kubectl is not installed")
 def test_kustomize_renders_every_resource_into_the_namespace() -> None:
-    res = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True,
-                         timeout=60)
+    res = subprocess.run(
+        ["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, timeout=60
+    )
     assert res.returncode == 0, res.stderr
     rendered = [d for d in yaml.safe_load_all(res.stdout) if d]
     assert len(rendered) == len(k8s_docs())
@@ -306,9 +343,18 @@ def test_systemd_analyze_accepts_the_units(tmp_path: Path) -> None:
     for path in (DEPLOY / "systemd").iterdir():
         text = path.read_text().replace("/opt/outage/venv/bin/", f"{bin_dir}/")
         (tmp_path / path.name).write_text(text)
-    names = ["outage-web.service", "outage-worker@1.service", "outage-scheduler.service",
-             "outage.target"]
-    res = subprocess.run(["systemd-analyze", "verify", *names], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=60)
+    names = [
+        "outage-web.service",
+        "outage-worker@1.service",
+        "outage-scheduler.service",
+        "outage.target",
+    ]
+    res = subprocess.run(
+        ["systemd-analyze", "verify", *names],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     complaints = [line for line in (res.stdout + res.stderr).splitlines() if "outage" in line]
     assert not complaints, complaints

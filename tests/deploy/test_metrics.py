@@ -15,9 +15,14 @@ from workers import keys, metrics
 from workers.redis_server import free_port
 
 REQUIRED = {
-    "outage_reports", "outage_reports_rejected", "outage_ingest_duration_seconds",
-    "outage_detection_cycle_seconds", "outage_detection_series_evaluated",
-    "outage_incidents_open", "outage_webhook_deliveries", "outage_rq_queue_depth",
+    "outage_reports",
+    "outage_reports_rejected",
+    "outage_ingest_duration_seconds",
+    "outage_detection_cycle_seconds",
+    "outage_detection_series_evaluated",
+    "outage_incidents_open",
+    "outage_webhook_deliveries",
+    "outage_rq_queue_depth",
 }
 
 
@@ -27,8 +32,9 @@ def scrape(client) -> dict[str, dict]:
     assert resp.headers["Content-Type"].startswith("text/plain; version=")
     families = {}
     for family in text_string_to_metric_families(resp.get_data(as_text=True)):
-        families[family.name] = {(s.name, tuple(sorted(s.labels.items()))): s.value
-                                 for s in family.samples}
+        families[family.name] = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value for s in family.samples
+        }
     return families
 
 
@@ -45,16 +51,22 @@ def test_metrics_exposes_everything_the_issue_lists(client) -> None:
     metrics.webhook(client.application.extensions["outage"].redis, "delivered")
     families = scrape(client)
     assert REQUIRED <= families.keys(), REQUIRED - families.keys()
-    assert all(name.startswith("outage_") for name in families
-               if name.split("_")[0] not in ("process", "python"))
+    assert all(
+        name.startswith("outage_")
+        for name in families
+        if name.split("_")[0] not in ("process", "python")
+    )
 
 
 def test_count_reports_counts_outcomes_and_reasons() -> None:
-    acc, dup = before("outage_reports_total", outcome="accepted"), \
-        before("outage_reports_total", outcome="duplicate")
+    acc, dup = (
+        before("outage_reports_total", outcome="accepted"),
+        before("outage_reports_total", outcome="duplicate"),
+    )
     bad = before("outage_reports_rejected_total", reason="invalid_region")
-    metrics.count_reports(3, 2, ["invalid_region", {"index": 4, "error": {
-        "code": "invalid_region", "message": "x"}}])
+    metrics.count_reports(
+        3, 2, ["invalid_region", {"index": 4, "error": {"code": "invalid_region", "message": "x"}}]
+    )
     assert before("outage_reports_total", outcome="accepted") == acc + 3
     assert before("outage_reports_total", outcome="duplicate") == dup + 2
     assert before("outage_reports_rejected_total", reason="invalid_region") == bad + 2
@@ -78,8 +90,17 @@ def test_requests_feed_the_ingest_histogram_and_refusals(client) -> None:
     assert before("outage_ingest_duration_seconds_count", source="api") == count + 2
     assert before("outage_reports_rejected_total", reason=metrics.label(code)) >= refused + 1
     families = scrape(client)
-    assert sample(families, "outage_http_requests", "outage_http_requests_total",
-                  route="/api/v1/reports", method="POST", status="415") >= 1
+    assert (
+        sample(
+            families,
+            "outage_http_requests",
+            "outage_http_requests_total",
+            route="/api/v1/reports",
+            method="POST",
+            status="415",
+        )
+        >= 1
+    )
 
 
 def test_client_chosen_methods_do_not_become_labels(client) -> None:
@@ -96,8 +117,11 @@ def test_fleet_metrics_come_from_redis(client, redis_conn: redis.Redis) -> None:
     metrics.webhook(redis_conn, "delivered")
     metrics.webhook(redis_conn, "delivered")
     for i, severity in enumerate(["outage", "outage", "possible", "closed-one"]):
-        doc = {"id": f"i{i}", "severity": "problems" if severity == "closed-one" else severity,
-               "status": "closed" if severity == "closed-one" else "open"}
+        doc = {
+            "id": f"i{i}",
+            "severity": "problems" if severity == "closed-one" else severity,
+            "status": "closed" if severity == "closed-one" else "open",
+        }
         redis_conn.set(keys.incident(f"svc{i}", f"i{i}"), json.dumps(doc))
         redis_conn.sadd(keys.OPEN_INCIDENTS, f"svc{i}|i{i}")
     redis_conn.sadd(keys.OPEN_INCIDENTS, "gone|i9")  # a stale member is not counted
@@ -111,11 +135,22 @@ def test_fleet_metrics_come_from_redis(client, redis_conn: redis.Redis) -> None:
     assert sample(families, hist, hist + "_bucket", le="0.5") == 1
     assert sample(families, hist, hist + "_bucket", le="10.0") == 2
     assert sample(families, hist, hist + "_sum") == pytest.approx(7.3)
-    assert sample(families, "outage_detection_series_evaluated",
-                  "outage_detection_series_evaluated_total") == 200
+    assert (
+        sample(
+            families, "outage_detection_series_evaluated", "outage_detection_series_evaluated_total"
+        )
+        == 200
+    )
     assert sample(families, "outage_detection_last_job_timestamp_seconds") > 1e9
-    assert sample(families, "outage_webhook_deliveries", "outage_webhook_deliveries_total",
-                  outcome="delivered") == 2
+    assert (
+        sample(
+            families,
+            "outage_webhook_deliveries",
+            "outage_webhook_deliveries_total",
+            outcome="delivered",
+        )
+        == 2
+    )
     assert sample(families, "outage_incidents_open", severity="outage") == 2
     assert sample(families, "outage_incidents_open", severity="possible") == 1
     assert sample(families, "outage_incidents_open", severity="problems") == 0
@@ -130,8 +165,10 @@ def test_an_unreachable_redis_is_reported_not_raised() -> None:
     collector = metrics.FleetCollector(dead, dead, ["detect"])
     families = {f.name: f for f in collector.collect()}
     assert set(families) == {"outage_metrics_redis_up"}
-    assert {s.labels["redis"]: s.value for s in families["outage_metrics_redis_up"].samples} \
-        == {"data": 0, "queues": 0}
+    assert {s.labels["redis"]: s.value for s in families["outage_metrics_redis_up"].samples} == {
+        "data": 0,
+        "queues": 0,
+    }
     metrics.observe_cycle(dead, 1.0, 1, 1)  # helpers never raise
     metrics.webhook(dead, "delivered")
     dead.close()
@@ -140,8 +177,12 @@ def test_an_unreachable_redis_is_reported_not_raised() -> None:
 def test_a_metrics_token_guards_the_endpoint(settings) -> None:
     from web import create_app
 
-    app = create_app({"TESTING": True, "OUTAGE_SETTINGS": dataclasses.replace(
-        settings, metrics_token="scrape-token-123")})
+    app = create_app(
+        {
+            "TESTING": True,
+            "OUTAGE_SETTINGS": dataclasses.replace(settings, metrics_token="scrape-token-123"),
+        }
+    )
     client = app.test_client()
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer nope"}).status_code == 401

@@ -25,14 +25,26 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def start_web(tmp_path: Path, redis_url: str, port: int) -> subprocess.Popen:
-    env = {**os.environ, "REDIS_URL": redis_url, "OUTAGE_DATA_DIR": str(tmp_path / "data"),
-           "OUTAGE_SECRET_KEY": TEST_SECRET, "OUTAGE_RATE_LIMIT": "10000 per minute",
-           "OUTAGE_LOG_JSON": "1", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "OUTAGE_DATA_DIR": str(tmp_path / "data"),
+        "OUTAGE_SECRET_KEY": TEST_SECRET,
+        "OUTAGE_RATE_LIMIT": "10000 per minute",
+        "OUTAGE_LOG_JSON": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env.pop("OUTAGE_METRICS_DIR", None)
-    proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "web", "--port", str(port),
-                             "--workers", "2"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, preexec_fn=child_preexec)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "web", "--port", str(port), "--workers", "2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=child_preexec,
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -56,9 +68,12 @@ def stop(proc: subprocess.Popen) -> str:
 
 
 def post(port: int, body: dict) -> int:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/reports",
-                                 data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/reports",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return resp.status
@@ -72,13 +87,15 @@ def report_requests(port: int) -> float:
     total = 0.0
     for family in text_string_to_metric_families(text):
         if family.name == "outage_http_requests":
-            total += sum(s.value for s in family.samples
-                         if s.labels.get("route") == "/api/v1/reports")
+            total += sum(
+                s.value for s in family.samples if s.labels.get("route") == "/api/v1/reports"
+            )
     return total
 
 
-def test_web_merges_metrics_over_its_workers_and_starts_clean(tmp_path: Path,
-                                                             redis_url: str) -> None:
+def test_web_merges_metrics_over_its_workers_and_starts_clean(
+    tmp_path: Path, redis_url: str
+) -> None:
     port = free_port()
     proc = start_web(tmp_path, redis_url, port)
     try:

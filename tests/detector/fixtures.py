@@ -40,8 +40,16 @@ class SeedReplay:
             minute = self.start_minute + j
             if until is None or minute <= until:
                 region, problem = self.leaf_keys[i]
-                out.append((minute, self.service, region, problem,
-                            int(self.reports[i, j]), int(self.reporters[i, j])))
+                out.append(
+                    (
+                        minute,
+                        self.service,
+                        region,
+                        problem,
+                        int(self.reports[i, j]),
+                        int(self.reporters[i, j]),
+                    )
+                )
         return out
 
 
@@ -59,10 +67,19 @@ def seasonal(minutes: np.ndarray, tz_hours: float) -> np.ndarray:
     return shape * np.where(weekday >= 5, 1.15, 1.0)
 
 
-def build(service: str, start: str, end: str, level: float,
-          countries: dict[str, tuple[float, float]], subdivisions: dict[str, float],
-          problems: dict[str, float], excess: np.ndarray, outage_regions: dict[str, float],
-          outage_problems: dict[str, float], seed: int) -> tuple[list[Key], int, np.ndarray]:
+def build(
+    service: str,
+    start: str,
+    end: str,
+    level: float,
+    countries: dict[str, tuple[float, float]],
+    subdivisions: dict[str, float],
+    problems: dict[str, float],
+    excess: np.ndarray,
+    outage_regions: dict[str, float],
+    outage_problems: dict[str, float],
+    seed: int,
+) -> tuple[list[Key], int, np.ndarray]:
     """Return (leaf keys, start minute, reports) for quiet traffic plus an excess curve.
 
     countries: code -> (share of traffic, UTC offset hours); subdivisions: code -> share of its
@@ -100,22 +117,55 @@ def x_2023_12_21(seed: int = 20231221) -> SeedReplay:
     start, end = "2023-12-07T00:00", "2023-12-21T09:00"
     first = epoch_minute(start)
     n = epoch_minute(end) - first
-    excess = _curve(n, first, [
-        ("2023-12-21T05:00", 0.0), ("2023-12-21T05:10", 1500.0), ("2023-12-21T05:30", 5800.0),
-        ("2023-12-21T05:42", 6500.0), ("2023-12-21T05:57", 3700.0),
-        ("2023-12-21T06:20", 700.0), ("2023-12-21T06:57", 110.0), ("2023-12-21T07:20", 10.0),
-        ("2023-12-21T07:30", 0.0)])
-    countries = {"US": (0.55, -5), "GB": (0.10, 0), "CA": (0.07, -5), "FR": (0.06, 1),
-                 "DE": (0.06, 1), "JP": (0.10, 9), "BR": (0.06, -3)}
+    excess = _curve(
+        n,
+        first,
+        [
+            ("2023-12-21T05:00", 0.0),
+            ("2023-12-21T05:10", 1500.0),
+            ("2023-12-21T05:30", 5800.0),
+            ("2023-12-21T05:42", 6500.0),
+            ("2023-12-21T05:57", 3700.0),
+            ("2023-12-21T06:20", 700.0),
+            ("2023-12-21T06:57", 110.0),
+            ("2023-12-21T07:20", 10.0),
+            ("2023-12-21T07:30", 0.0),
+        ],
+    )
+    countries = {
+        "US": (0.55, -5),
+        "GB": (0.10, 0),
+        "CA": (0.07, -5),
+        "FR": (0.06, 1),
+        "DE": (0.06, 1),
+        "JP": (0.10, 9),
+        "BR": (0.06, -3),
+    }
     keys, first, reports = build(
-        "x", start, end, 5.0, countries, {"US-CA": 0.15, "US-NY": 0.1, "US-TX": 0.1},
-        {"app": 0.5, "website": 0.3, "server-connection": 0.1, "login": 0.1}, excess,
+        "x",
+        start,
+        end,
+        5.0,
+        countries,
+        {"US-CA": 0.15, "US-NY": 0.1, "US-TX": 0.1},
+        {"app": 0.5, "website": 0.3, "server-connection": 0.1, "login": 0.1},
+        excess,
         {"US": 0.8, "CA": 0.07, "GB": 0.07, "FR": 0.04, "DE": 0.01, "JP": 0.01},
-        {"app": 0.71, "website": 0.23, "server-connection": 0.06}, seed)
+        {"app": 0.71, "website": 0.23, "server-connection": 0.06},
+        seed,
+    )
     reporters = np.random.default_rng(seed + 1).binomial(reports, 0.93)
-    return SeedReplay("x", keys, first, reports, reporters,
-                      epoch_minute("2023-12-21T05:00"), epoch_minute("2023-12-21T07:30"),
-                      ("US", "CA", "GB", "FR"), "app")
+    return SeedReplay(
+        "x",
+        keys,
+        first,
+        reports,
+        reporters,
+        epoch_minute("2023-12-21T05:00"),
+        epoch_minute("2023-12-21T07:30"),
+        ("US", "CA", "GB", "FR"),
+        "app",
+    )
 
 
 def twitter_2023_03_06(seed: int = 20230306) -> SeedReplay:
@@ -124,20 +174,54 @@ def twitter_2023_03_06(seed: int = 20230306) -> SeedReplay:
     first = epoch_minute(start)
     n = epoch_minute(end) - first
     ramp = np.clip((np.arange(n) - (epoch_minute("2023-03-06T16:30") - first)) / 30.0, 0, 1)
-    excess = 690.0 * ramp**1.5 * _curve(n, first, [
-        ("2023-03-06T16:30", 1.0), ("2023-03-06T17:05", 1.0), ("2023-03-06T17:40", 0.3),
-        ("2023-03-06T18:27", 0.022), ("2023-03-06T19:00", 0.004), ("2023-03-06T19:10", 0.0)])
-    countries = {"US": (0.6, -5), "GB": (0.12, 0), "IN": (0.1, 5.5), "JP": (0.1, 9),
-                 "CA": (0.08, -5)}
+    excess = (
+        690.0
+        * ramp**1.5
+        * _curve(
+            n,
+            first,
+            [
+                ("2023-03-06T16:30", 1.0),
+                ("2023-03-06T17:05", 1.0),
+                ("2023-03-06T17:40", 0.3),
+                ("2023-03-06T18:27", 0.022),
+                ("2023-03-06T19:00", 0.004),
+                ("2023-03-06T19:10", 0.0),
+            ],
+        )
+    )
+    countries = {
+        "US": (0.6, -5),
+        "GB": (0.12, 0),
+        "IN": (0.1, 5.5),
+        "JP": (0.1, 9),
+        "CA": (0.08, -5),
+    }
     keys, first, reports = build(
-        "twitter", start, end, 2.0, countries, {"US-CA": 0.2},
-        {"website": 0.4, "app": 0.4, "login": 0.1, "images": 0.05, "links": 0.05}, excess,
+        "twitter",
+        start,
+        end,
+        2.0,
+        countries,
+        {"US-CA": 0.2},
+        {"website": 0.4, "app": 0.4, "login": 0.1, "images": 0.05, "links": 0.05},
+        excess,
         {"US": 0.75, "GB": 0.1, "CA": 0.05, "IN": 0.05, "JP": 0.05},
-        {"website": 0.76, "app": 0.14, "images": 0.05, "links": 0.05}, seed)
+        {"website": 0.76, "app": 0.14, "images": 0.05, "links": 0.05},
+        seed,
+    )
     reporters = np.random.default_rng(seed + 1).binomial(reports, 0.93)
-    return SeedReplay("twitter", keys, first, reports, reporters,
-                      epoch_minute("2023-03-06T16:30"), epoch_minute("2023-03-06T19:10"),
-                      ("US",), "website")
+    return SeedReplay(
+        "twitter",
+        keys,
+        first,
+        reports,
+        reporters,
+        epoch_minute("2023-03-06T16:30"),
+        epoch_minute("2023-03-06T19:10"),
+        ("US",),
+        "website",
+    )
 
 
 @dataclass(frozen=True)
@@ -199,8 +283,8 @@ def nuisance_weeks(seed: int = 7, outage: bool = False) -> Scenario:
     reporters = rng.binomial(reports, 0.95)
     spam = (at(14, "10:00"), at(14, "10:10"))
     labels["spam"] = spam
-    reports[0, spam[0] - first:spam[1] - first] += 40
-    reporters[0, spam[0] - first:spam[1] - first] += rng.integers(0, 2, spam[1] - spam[0])
+    reports[0, spam[0] - first : spam[1] - first] += 40
+    reporters[0, spam[0] - first : spam[1] - first] += rng.integers(0, 2, spam[1] - spam[0])
     gap = (at(17, "12:00"), at(17, "12:20"))
     labels["ingestion_gap"] = (gap[0], gap[1] + 2)
     g0, g1 = gap[0] - first, gap[1] - first
@@ -228,14 +312,23 @@ def small_outage(seed: int = 11, days: int = 3) -> SeedReplay:
     n = days * 1440 + 18 * 60
     onset = first + days * 1440 + 14 * 60
     excess = np.zeros(n)
-    excess[onset - first:onset - first + 40] = 30.0
+    excess[onset - first : onset - first + 40] = 30.0
     end = datetime.fromtimestamp((first + n) * 60, tz=UTC).strftime("%Y-%m-%dT%H:%M")
     keys, first, reports = build(
-        "small", start, end, 2.0, {"US": (0.7, -5), "GB": (0.3, 0)}, {"US-CA": 0.3},
-        {"app": 0.6, "login": 0.4}, excess, {"US": 1.0}, {"login": 1.0}, seed)
+        "small",
+        start,
+        end,
+        2.0,
+        {"US": (0.7, -5), "GB": (0.3, 0)},
+        {"US-CA": 0.3},
+        {"app": 0.6, "login": 0.4},
+        excess,
+        {"US": 1.0},
+        {"login": 1.0},
+        seed,
+    )
     reporters = np.random.default_rng(seed + 1).binomial(reports, 0.95)
-    return SeedReplay("small", keys, first, reports, reporters, onset, onset + 40, ("US",),
-                      "login")
+    return SeedReplay("small", keys, first, reports, reporters, onset, onset + 40, ("US",), "login")
 
 
 def feed(replay: SeedReplay, j: int) -> dict[Key, tuple[int, int | None]]:

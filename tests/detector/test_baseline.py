@@ -27,12 +27,23 @@ def ring_from(series: np.ndarray, first_slot: int) -> np.ndarray:
     return hist
 
 
-def fit(hist: np.ndarray, first_slot: int, excluded: np.ndarray | None = None,
-        donors: np.ndarray | None = None, depths: np.ndarray | None = None):
+def fit(
+    hist: np.ndarray,
+    first_slot: int,
+    excluded: np.ndarray | None = None,
+    donors: np.ndarray | None = None,
+    depths: np.ndarray | None = None,
+):
     n = hist.shape[0]
-    return fit_baseline(hist, np.zeros(H, bool) if excluded is None else excluded, NOW,
-                        first_slot, np.full(n, -1) if donors is None else donors,
-                        np.zeros(n, np.int64) if depths is None else depths, PARAMS)
+    return fit_baseline(
+        hist,
+        np.zeros(H, bool) if excluded is None else excluded,
+        NOW,
+        first_slot,
+        np.full(n, -1) if donors is None else donors,
+        np.zeros(n, np.int64) if depths is None else depths,
+        PARAMS,
+    )
 
 
 def seasonal_counts(weeks: float, seed: int = 0) -> tuple[np.ndarray, int]:
@@ -43,9 +54,15 @@ def seasonal_counts(weeks: float, seed: int = 0) -> tuple[np.ndarray, int]:
     return rng.poisson(mean)[None, :], first
 
 
-@pytest.mark.parametrize("hours,mode", [(2, BaselineMode.INSUFFICIENT_HISTORY),
-                                        (8, BaselineMode.FLAT), (50, BaselineMode.DAILY),
-                                        (24 * 9, BaselineMode.WEEKLY)])
+@pytest.mark.parametrize(
+    "hours,mode",
+    [
+        (2, BaselineMode.INSUFFICIENT_HISTORY),
+        (8, BaselineMode.FLAT),
+        (50, BaselineMode.DAILY),
+        (24 * 9, BaselineMode.WEEKLY),
+    ],
+)
 def test_mode_follows_history_length(hours: int, mode: BaselineMode) -> None:
     counts, first = seasonal_counts(hours / 168)
     base = fit(ring_from(counts, first), first)
@@ -78,7 +95,7 @@ def test_excluded_incident_slots_are_not_learned() -> None:
     counts, first = seasonal_counts(3)
     spiked = counts.copy()
     week2 = NOW - SLOTS_PER_WEEK - 200
-    spiked[0, week2 - first:week2 - first + 8] *= 50
+    spiked[0, week2 - first : week2 - first + 8] *= 50
     excluded = np.zeros(H, bool)
     excluded[np.arange(week2, week2 + 8) % H] = True
     clean = fit(ring_from(counts, first), first)

@@ -38,7 +38,10 @@ def test_cut_changes_nothing_before_it(cut: int) -> None:
     assert cut_events == [e for e in FULL if e[0] <= cut]
     cut_minute = SMALL.start_minute + cut
     cut_incidents = replay_rows(SMALL.rows(until=cut_minute))
-    before = {(i.id, i.started_at, i.detected_at, i.region, i.problem)
-              for i in FULL_INCIDENTS if i.detected_at <= cut_minute + 1}
+    before = {
+        (i.id, i.started_at, i.detected_at, i.region, i.problem)
+        for i in FULL_INCIDENTS
+        if i.detected_at <= cut_minute + 1
+    }
     after = {(i.id, i.started_at, i.detected_at, i.region, i.problem) for i in cut_incidents}
     assert before == after

@@ -152,8 +152,9 @@ def test_from_parts_rejects_foreign_or_broken_parts(small) -> None:
     with pytest.raises(ValueError):
         ServiceDetector.from_parts(small.service, {k: v for k, v in parts.items() if k != "state"})
     with pytest.raises(ValueError):
-        ServiceDetector.from_parts(small.service, {**parts, "index": ServiceDetector("x")
-                                                   .to_parts()["index"]})
+        ServiceDetector.from_parts(
+            small.service, {**parts, "index": ServiceDetector("x").to_parts()["index"]}
+        )
 
 
 def test_status_and_band_during_an_outage(small) -> None:
@@ -177,12 +178,14 @@ def test_status_and_band_during_an_outage(small) -> None:
 def test_region_pattern_shifted_by_an_hour_is_not_an_outage(small) -> None:
     """A DST-like shift: the same traffic one hour earlier from day 3 on."""
     shifted = small.reports.copy()
-    shifted[:, 3 * 1440:] = np.roll(small.reports, -60, axis=1)[:, 3 * 1440:]
+    shifted[:, 3 * 1440 :] = np.roll(small.reports, -60, axis=1)[:, 3 * 1440 :]
     quiet_until = small.onset - small.start_minute - 120
     det = ServiceDetector("dst")
     events = []
     for j in range(quiet_until):
         col = shifted[:, j]
-        events += det.advance(small.start_minute + j, {
-            small.leaf_keys[i]: (int(col[i]), None) for i in np.flatnonzero(col)})
+        events += det.advance(
+            small.start_minute + j,
+            {small.leaf_keys[i]: (int(col[i]), None) for i in np.flatnonzero(col)},
+        )
     assert events == []

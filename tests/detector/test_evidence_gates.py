@@ -19,9 +19,12 @@ def test_cusum_ratio_gate_relaxes_only_for_sustained_runs() -> None:
     exp = np.array([[10.0], [10.0], [10.0], [1.0]])
     length = np.array([[5.0], [15.0], [5.0], [40.0]])
     got = cusum_gates(obs, exp, length, p)[:, 0]
-    want = [o >= (p.sustained_ratio if n >= p.sustained_minutes else p.min_ratio) * e
-            and o >= p.min_reporters and o - e >= p.min_excess
-            for o, e, n in zip(obs[:, 0], exp[:, 0], length[:, 0], strict=True)]
+    want = [
+        o >= (p.sustained_ratio if n >= p.sustained_minutes else p.min_ratio) * e
+        and o >= p.min_reporters
+        and o - e >= p.min_excess
+        for o, e, n in zip(obs[:, 0], exp[:, 0], length[:, 0], strict=True)
+    ]
     assert got.tolist() == want == [False, True, True, False]
 
 
@@ -53,8 +56,12 @@ def test_same_time_of_day_fallback_is_the_masked_daily_mean() -> None:
     for i in range(3):
         for j in (0, 5, 17, 400, SLOTS_PER_WEEK - 1):
             sod = j % SLOTS_PER_DAY
-            vals = [cube[i, k, d * SLOTS_PER_DAY + sod] for k in range(reps) for d in range(7)
-                    if ok[k, d * SLOTS_PER_DAY + sod]]
+            vals = [
+                cube[i, k, d * SLOTS_PER_DAY + sod]
+                for k in range(reps)
+                for d in range(7)
+                if ok[k, d * SLOTS_PER_DAY + sod]
+            ]
             want = np.mean(vals) if vals else flat[i]
             assert np.isclose(got[i, j], want)
 
@@ -65,8 +72,8 @@ def test_a_weak_episode_does_not_swallow_a_strong_outage() -> None:
     n = 8 * 1440 + 600
     rate = np.full(n, 2.0)
     weak, strong = 8 * 1440 + 300, 8 * 1440 + 360
-    rate[weak:weak + 120] = 4.0          # 2x: a 'possible' incident
-    rate[strong:strong + 20] = 40.0      # 20x starting inside it
+    rate[weak : weak + 120] = 4.0  # 2x: a 'possible' incident
+    rate[strong : strong + 20] = 40.0  # 20x starting inside it
     reports = rng.poisson(rate)[None, :]
     incidents = replay_arrays("svc", [("US", "app")], first, reports, reports)
     late = [i for i in incidents if i.detected_at >= first + weak]

@@ -19,10 +19,17 @@ from detector.nbstats import (
 from detector.params import Params
 
 
-@pytest.mark.parametrize("mean,var,count", [
-    (0.01, 0.02, 1), (0.5, 1.0, 4), (3.0, 9.0, 20), (100.0, 300.0, 200),
-    (2000.0, 2000.0 * 3 + 0.01 * 2000.0**2, 6000), (1e5, 1e9, 3e5),
-])
+@pytest.mark.parametrize(
+    "mean,var,count",
+    [
+        (0.01, 0.02, 1),
+        (0.5, 1.0, 4),
+        (3.0, 9.0, 20),
+        (100.0, 300.0, 200),
+        (2000.0, 2000.0 * 3 + 0.01 * 2000.0**2, 6000),
+        (1e5, 1e9, 3e5),
+    ],
+)
 def test_nb_sf_matches_scipy(mean: float, var: float, count: float) -> None:
     n, p = nb_size_prob(np.array([mean]), np.array([var]))
     want = stats.nbinom.sf(count - 1, n[0], p[0])
@@ -44,7 +51,7 @@ def test_nb_sf_vectorised_equals_elementwise() -> None:
     count = rng.integers(0, 120, 200).astype(float)
     got = nb_sf(count, mean, var)
     for i in range(0, 200, 17):
-        assert got[i] == pytest.approx(nb_sf(count[i:i + 1], mean[i:i + 1], var[i:i + 1])[0])
+        assert got[i] == pytest.approx(nb_sf(count[i : i + 1], mean[i : i + 1], var[i : i + 1])[0])
     n, p = nb_size_prob(mean, var)
     want = np.where(count > 0, stats.nbinom.sf(count - 1, n, p), 1.0)
     np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-300)
@@ -53,8 +60,9 @@ def test_nb_sf_vectorised_equals_elementwise() -> None:
 def test_nb_cdf_and_quantile_match_scipy() -> None:
     mean, var = np.array([2.0, 40.0]), np.array([5.0, 100.0])
     n, p = nb_size_prob(mean, var)
-    np.testing.assert_allclose(nb_cdf(np.array([3.0, 50.0]), mean, var),
-                               stats.nbinom.cdf([3, 50], n, p), rtol=1e-9)
+    np.testing.assert_allclose(
+        nb_cdf(np.array([3.0, 50.0]), mean, var), stats.nbinom.cdf([3, 50], n, p), rtol=1e-9
+    )
     np.testing.assert_array_equal(nb_quantile(0.99, mean, var), stats.nbinom.ppf(0.99, n, p))
 
 

@@ -22,13 +22,15 @@ RATE = {"DE": 6.0, "IN": 4.0}  # reports per minute per leaf on average
 def _shape(local_hour: np.ndarray) -> np.ndarray:
     """Mean-one daily cycle, peak / trough about 6, peak mid-afternoon local."""
     g = np.cos(2 * np.pi * (local_hour - 15.0) / 24) + 0.4 * np.cos(
-        4 * np.pi * (local_hour - 12.0) / 24)
+        4 * np.pi * (local_hour - 12.0) / 24
+    )
     out = np.exp(0.9 * g)
     return out / out.mean()
 
 
-def _traffic(seed: int, days: int, shift_at: int | None = None, events: bool = False,
-             shape: float = 2.0) -> np.ndarray:
+def _traffic(
+    seed: int, days: int, shift_at: int | None = None, events: bool = False, shape: float = 2.0
+) -> np.ndarray:
     """Return per-minute leaf counts (n_leaf, days * DAY): Poisson of per-minute gamma rates
     of the given shape (15-minute variance / mean 3-10 at shape 2, 10-40 at shape 0.5), a
     weekend factor; DE's clock +60 min from minute shift_at (or -60 if shift_at < 0)."""
@@ -38,8 +40,11 @@ def _traffic(seed: int, days: int, shift_at: int | None = None, events: bool = F
     for region, _ in LEAVES:
         local = t + OFFSET_H[region] * 60
         if region == "DE" and shift_at is not None:
-            local = local + (np.where(t >= shift_at, 60.0, 0.0) if shift_at >= 0
-                             else np.where(t < -shift_at, 60.0, 0.0))
+            local = local + (
+                np.where(t >= shift_at, 60.0, 0.0)
+                if shift_at >= 0
+                else np.where(t < -shift_at, 60.0, 0.0)
+            )
         hour = (local % DAY) / 60
         weekend = np.where((local // DAY) % 7 >= 5, 0.8, 1.0)
         mean = RATE[region] * _shape(hour) * weekend
@@ -53,11 +58,15 @@ def _traffic(seed: int, days: int, shift_at: int | None = None, events: bool = F
     counts = rng.poisson(lam).astype(float)
     if events:
         # undetected bursts on morning ramps, an outage, an ingestion gap
-        for day, hour, hours, factor in ((9, 7, 2, 5.0), (13, 8, 1, 8.0), (19, 16, 3, 4.0),
-                                         (22, 6, 2, 3.0)):
+        for day, hour, hours, factor in (
+            (9, 7, 2, 5.0),
+            (13, 8, 1, 8.0),
+            (19, 16, 3, 4.0),
+            (22, 6, 2, 3.0),
+        ):
             s = day * DAY + hour * 60
-            counts[:2, s:s + hours * 60] *= factor
-        counts[:, 15 * DAY + 600:15 * DAY + 640] = 0.0
+            counts[:2, s : s + hours * 60] *= factor
+        counts[:, 15 * DAY + 600 : 15 * DAY + 640] = 0.0
     return counts
 
 
@@ -97,13 +106,15 @@ class _Replay:
             self.filled += 4
             now = self.first + self.filled
             if self.baseline is not None:
-                shifts = detect_shifts(self.hist, self.excluded, now, self.first, keys,
-                                       self.baseline, P)
+                shifts = detect_shifts(
+                    self.hist, self.excluded, now, self.first, keys, self.baseline, P
+                )
                 if shifts:
                     self.shifts.append((now - self.first, shifts))
                     realign(self.hist, self.excluded, now, self.first, keys, shifts, P)
-            self.baseline = fit_baseline(self.hist, self.excluded, now, self.first, donors,
-                                         depths, P)
+            self.baseline = fit_baseline(
+                self.hist, self.excluded, now, self.first, donors, depths, P
+            )
 
 
 def test_clean_shift_is_found_within_a_day_and_realigned() -> None:
@@ -126,12 +137,14 @@ def test_clean_shift_is_found_within_a_day_and_realigned() -> None:
     row = {k: i for i, k in enumerate(keys)}
     now = rep.first + rep.filled
     ring = np.arange(now - 3 * SLOTS_PER_WEEK, now) % P.history_slots
-    np.testing.assert_array_equal(rep.hist[row[("*", "*")], ring],
-                                  rep.hist[row[("DE", "*")], ring] + rep.hist[row[("IN", "*")],
-                                                                               ring])
-    np.testing.assert_array_equal(rep.hist[row[("DE", "*")], ring],
-                                  rep.hist[row[("DE", "login")], ring]
-                                  + rep.hist[row[("DE", "app")], ring])
+    np.testing.assert_array_equal(
+        rep.hist[row[("*", "*")], ring],
+        rep.hist[row[("DE", "*")], ring] + rep.hist[row[("IN", "*")], ring],
+    )
+    np.testing.assert_array_equal(
+        rep.hist[row[("DE", "*")], ring],
+        rep.hist[row[("DE", "login")], ring] + rep.hist[row[("DE", "app")], ring],
+    )
     profile = rep.baseline.profile[row[("DE", "*")]]
     tail = np.arange(rep.filled, rep.filled + SLOTS_PER_DAY)
     t = (tail * SLOT_MINUTES).astype(float)
@@ -158,7 +171,7 @@ def test_fall_back_is_found_too() -> None:
 def test_no_shift_on_heavy_tailed_traffic_with_events(seed: int, shape: float) -> None:
     counts = _traffic(seed, 27, None, events=True, shape=shape)
     outage = np.arange(12 * SLOTS_PER_DAY + 40, 12 * SLOTS_PER_DAY + 52)
-    counts[:, outage[0] * SLOT_MINUTES:(outage[-1] + 1) * SLOT_MINUTES] *= 6.0
+    counts[:, outage[0] * SLOT_MINUTES : (outage[-1] + 1) * SLOT_MINUTES] *= 6.0
     rep = _Replay(counts, excluded_slots=outage)
     rep.run(counts.shape[1] // SLOT_MINUTES)
     assert rep.shifts == []

@@ -10,8 +10,9 @@ from detector.regions import is_valid_region, parent_regions, validate_region
 from detector.series import SeriesIndex, expand_leaf
 
 
-@pytest.mark.parametrize("code,norm", [("us", "US"), ("US-CA", "US-CA"), (" gb-lnd ", "GB-LND"),
-                                       ("fr", "FR")])
+@pytest.mark.parametrize(
+    "code,norm", [("us", "US"), ("US-CA", "US-CA"), (" gb-lnd ", "GB-LND"), ("fr", "FR")]
+)
 def test_validate_region_normalises(code: str, norm: str) -> None:
     assert validate_region(code) == norm
     assert is_valid_region(code)
@@ -32,7 +33,13 @@ def test_parent_regions() -> None:
 
 def test_leaf_rolls_up_to_every_scope() -> None:
     assert set(expand_leaf(("US-CA", "app"))) == {
-        ("US-CA", "app"), ("US-CA", "*"), ("US", "app"), ("US", "*"), ("*", "app"), ("*", "*")}
+        ("US-CA", "app"),
+        ("US-CA", "*"),
+        ("US", "app"),
+        ("US", "*"),
+        ("*", "app"),
+        ("*", "*"),
+    }
 
 
 def test_series_index_is_append_only_and_round_trips() -> None:
@@ -51,10 +58,17 @@ def test_series_index_is_append_only_and_round_trips() -> None:
     assert again.keys == index.keys and again.leaves == index.leaves
 
 
-@pytest.mark.parametrize("bad", [dict(windows=()), dict(windows=(1, 500)),
-                                 dict(cusum_ratios=(1.0,)), dict(min_ratio=0.5),
-                                 dict(false_alarms_per_series_year=0.0),
-                                 dict(smoothing_kernel=(1.0, 1.0))])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(windows=()),
+        dict(windows=(1, 500)),
+        dict(cusum_ratios=(1.0,)),
+        dict(min_ratio=0.5),
+        dict(false_alarms_per_series_year=0.0),
+        dict(smoothing_kernel=(1.0, 1.0)),
+    ],
+)
 def test_params_validate(bad: dict) -> None:
     with pytest.raises(ValueError):
         Params(**bad)

@@ -20,8 +20,20 @@ from detector.replay import (
 )
 from tests.detector.fixtures import small_outage
 
-FIELDS = ["service", "region", "problem", "started_at", "detected_at", "ended_at", "severity",
-          "peak_per_min", "expected_per_min", "p_value", "regions", "problems"]
+FIELDS = [
+    "service",
+    "region",
+    "problem",
+    "started_at",
+    "detected_at",
+    "ended_at",
+    "severity",
+    "peak_per_min",
+    "expected_per_min",
+    "p_value",
+    "regions",
+    "problems",
+]
 
 
 def write_csv(path: Path, rows, reporters: bool = True) -> None:
@@ -38,25 +50,33 @@ def small():
 
 
 def test_parse_counts_accepts_any_order_and_optional_reporters() -> None:
-    text = ("reports,minute,service,region,problem\n"
-            "3,2024-05-01T00:01:00Z,svc,us-ca,app\n"
-            "1,2024-05-01T00:00:00Z,svc,GB,login\n")
+    text = (
+        "reports,minute,service,region,problem\n"
+        "3,2024-05-01T00:01:00Z,svc,us-ca,app\n"
+        "1,2024-05-01T00:00:00Z,svc,GB,login\n"
+    )
     rows = parse_counts(io.StringIO(text))
     assert rows[0][1:] == ("svc", "US-CA", "app", 3, None)
     assert rows[1][0] == rows[0][0] - 1
 
 
-@pytest.mark.parametrize("text,where", [
-    ("", ":1: empty"),
-    ("minute,service,region\n", ":1: header lacks problem, reports"),
-    ("minute,service,region,problem,reports\n2024-05-01T00:00:00Z,s,XX,app,1\n", ":2:"),
-    ("minute,service,region,problem,reports\n2024-05-01T00:00:30Z,s,US,app,1\n", ":2:"),
-    ("minute,service,region,problem,reports\n2024-05-01T00:00:00Z,s,US,app,-1\n", ":2:"),
-    ("minute,service,region,problem,reports\n2024-05-01T00:00:00Z,s,US,app\n", ":2:"),
-    ("minute,service,region,problem,reports,reporters\n"
-     "2024-05-01T00:00:00Z,s,US,app,1,1\n2024-05-01T00:01:00Z,s,US,app,1,2\n", ":3:"),
-    ("minute,service,region,problem,reports\nyesterday,s,US,app,1\n", ":2:"),
-])
+@pytest.mark.parametrize(
+    "text,where",
+    [
+        ("", ":1: empty"),
+        ("minute,service,region\n", ":1: header lacks problem, reports"),
+        ("minute,service,region,problem,reports\n2024-05-01T00:00:00Z,s,XX,app,1\n", ":2:"),
+        ("minute,service,region,problem,reports\n2024-05-01T00:00:30Z,s,US,app,1\n", ":2:"),
+        ("minute,service,region,problem,reports\n2024-05-01T00:00:00Z,s,US,app,-1\n", ":2:"),
+        ("minute,service,region,problem,reports\n2024-05-01T00:00:00Z,s,US,app\n", ":2:"),
+        (
+            "minute,service,region,problem,reports,reporters\n"
+            "2024-05-01T00:00:00Z,s,US,app,1,1\n2024-05-01T00:01:00Z,s,US,app,1,2\n",
+            ":3:",
+        ),
+        ("minute,service,region,problem,reports\nyesterday,s,US,app,1\n", ":2:"),
+    ],
+)
 def test_bad_csv_names_the_line(text: str, where: str) -> None:
     with pytest.raises(CountsFormatError, match=where):
         parse_counts(io.StringIO(text), "c.csv")
@@ -64,8 +84,9 @@ def test_bad_csv_names_the_line(text: str, where: str) -> None:
 
 def test_rows_and_arrays_agree_and_absent_rows_are_zero(small) -> None:
     n = small.reports.shape[1]
-    via_arrays = replay_arrays(small.service, small.leaf_keys, small.start_minute,
-                               small.reports, small.reporters)
+    via_arrays = replay_arrays(
+        small.service, small.leaf_keys, small.start_minute, small.reports, small.reporters
+    )
     rows = small.rows()
     rng = np.random.default_rng(0)
     rows = [rows[i] for i in rng.permutation(len(rows))]

@@ -17,12 +17,22 @@ def scenario():
 
 
 def test_only_the_regional_outage_is_raised(scenario) -> None:
-    incidents = replay_arrays(scenario.service, scenario.leaf_keys, scenario.start_minute,
-                              scenario.reports, scenario.reporters)
+    incidents = replay_arrays(
+        scenario.service,
+        scenario.leaf_keys,
+        scenario.start_minute,
+        scenario.reports,
+        scenario.reporters,
+    )
     first, last = scenario.labels["fr_outage"]
-    unexpected = [(i.to_dict(), [name for name, (a, b) in scenario.labels.items()
-                                 if a - 60 <= i.detected_at <= b + 60])
-                  for i in incidents if not first <= i.detected_at <= last]
+    unexpected = [
+        (
+            i.to_dict(),
+            [name for name, (a, b) in scenario.labels.items() if a - 60 <= i.detected_at <= b + 60],
+        )
+        for i in incidents
+        if not first <= i.detected_at <= last
+    ]
     assert unexpected == []
     assert len(incidents) == 1
     outage = incidents[0]

@@ -47,9 +47,20 @@ def test_attribution_and_severity(replayed) -> None:
     assert final.peak_per_min > 50 * final.expected_per_min
     assert final.p_value < 1e-12
     row = final.to_dict()
-    assert list(row) == ["service", "region", "problem", "started_at", "detected_at",
-                         "ended_at", "severity", "peak_per_min", "expected_per_min",
-                         "p_value", "regions", "problems"]
+    assert list(row) == [
+        "service",
+        "region",
+        "problem",
+        "started_at",
+        "detected_at",
+        "ended_at",
+        "severity",
+        "peak_per_min",
+        "expected_per_min",
+        "p_value",
+        "regions",
+        "problems",
+    ]
     assert iso_to_minute(row["started_at"]) == final.started_at
     evidence = final.evidence()
     assert evidence["trigger"].startswith(("nb_window", "cusum"))

@@ -24,8 +24,10 @@ from workers import keys
 from workers.config import Settings, load_settings
 from workers.connections import data_redis, queue_redis
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not have_redis_tools(), reason="needs redis-server, redis-cli")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not have_redis_tools(), reason="needs redis-server, redis-cli"),
+]
 
 SERVICES = [f"svc{i:02d}" for i in range(60)]
 
@@ -53,11 +55,18 @@ def cluster_conn(cluster: Cluster) -> Iterator[RedisCluster]:
 
 
 def cluster_settings(tmp_path: Path, cluster: Cluster, rq_url: str) -> Settings:
-    base = load_settings({"OUTAGE_DATA_DIR": str(tmp_path / "data"), "REDIS_URL": cluster.url,
-                          "RQ_REDIS_URL": rq_url, "OUTAGE_SECRET_KEY": TEST_SECRET,
-                          "OUTAGE_API_KEYS": TEST_API_KEY})
-    return dataclasses.replace(base, rate_limit="1000 per minute",
-                               api_rate_limit="100000 per minute")
+    base = load_settings(
+        {
+            "OUTAGE_DATA_DIR": str(tmp_path / "data"),
+            "REDIS_URL": cluster.url,
+            "RQ_REDIS_URL": rq_url,
+            "OUTAGE_SECRET_KEY": TEST_SECRET,
+            "OUTAGE_API_KEYS": TEST_API_KEY,
+        }
+    )
+    return dataclasses.replace(
+        base, rate_limit="1000 per minute", api_rate_limit="100000 per minute"
+    )
 
 
 def test_a_cluster_url_gives_a_cluster_client(cluster_conn: RedisCluster) -> None:
@@ -66,7 +75,8 @@ def test_a_cluster_url_gives_a_cluster_client(cluster_conn: RedisCluster) -> Non
 
 
 def test_services_spread_over_the_shards_and_each_stays_in_one_slot(
-        cluster: Cluster, cluster_conn: RedisCluster) -> None:
+    cluster: Cluster, cluster_conn: RedisCluster
+) -> None:
     pipe = cluster_conn.pipeline(transaction=False)
     for service in SERVICES:
         for minute in (100, 101):
@@ -78,9 +88,16 @@ def test_services_spread_over_the_shards_and_each_stays_in_one_slot(
     assert sum(per_node.values()) == len(SERVICES) * 4
     assert all(n >= len(SERVICES) * 4 // 6 for n in per_node.values()), per_node
     for service in SERVICES[:10]:
-        slots = {cluster_conn.keyslot(k) for k in (
-            keys.minute_counts(service, 100), keys.prefixes(service, 100),
-            keys.stream(service), keys.detect_lock(service), keys.status(service))}
+        slots = {
+            cluster_conn.keyslot(k)
+            for k in (
+                keys.minute_counts(service, 100),
+                keys.prefixes(service, 100),
+                keys.stream(service),
+                keys.detect_lock(service),
+                keys.status(service),
+            )
+        }
         assert len(slots) == 1, service
 
 
@@ -112,20 +129,33 @@ def test_one_service_may_use_transactions_and_scripts(cluster_conn: RedisCluster
 
 
 def test_the_app_ingests_probes_and_reports_metrics_on_a_cluster(
-        tmp_path: Path, cluster: Cluster, cluster_conn: RedisCluster, redis_url: str) -> None:
+    tmp_path: Path, cluster: Cluster, cluster_conn: RedisCluster, redis_url: str
+) -> None:
     pytest.importorskip("web.reports")
     from web import create_app
 
-    app = create_app({"TESTING": True,
-                      "OUTAGE_SETTINGS": cluster_settings(tmp_path, cluster, redis_url)})
+    app = create_app(
+        {"TESTING": True, "OUTAGE_SETTINGS": cluster_settings(tmp_path, cluster, redis_url)}
+    )
     client = app.test_client()
     assert client.get("/readyz").status_code == 200
     slugs = [s.slug for s in app.extensions["outage"].catalog.services]
-    batch = {"reports": [{"service": slug, "problem": app.extensions["outage"].catalog.get(slug)
-                          .problem_slugs[0], "region": "US", "reporter": f"u{i}"}
-                         for i, slug in enumerate(slugs * 4)]}
-    resp = client.post("/api/v1/reports", json=batch,
-                       headers={"Authorization": "Bearer " + TEST_API_KEY.split(":")[1]})
+    batch = {
+        "reports": [
+            {
+                "service": slug,
+                "problem": app.extensions["outage"].catalog.get(slug).problem_slugs[0],
+                "region": "US",
+                "reporter": f"u{i}",
+            }
+            for i, slug in enumerate(slugs * 4)
+        ]
+    }
+    resp = client.post(
+        "/api/v1/reports",
+        json=batch,
+        headers={"Authorization": "Bearer " + TEST_API_KEY.split(":")[1]},
+    )
     assert resp.status_code == 202, resp.get_json()
     assert resp.get_json()["accepted"] == len(batch["reports"])
     per_node = cluster.keys_per_node()

@@ -36,8 +36,11 @@ from workers import keys
 from workers.procs import child_preexec
 from workers.redis_server import free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(150),
-              pytest.mark.skipif(not have_redis_tools(), reason="needs redis-server, redis-cli")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(150),
+    pytest.mark.skipif(not have_redis_tools(), reason="needs redis-server, redis-cli"),
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "partner:" + "c" * 32
@@ -62,8 +65,13 @@ def write_catalog(path: Path) -> Path:
     lines += [f'  {{ slug = "{p}", label = "{p.title()}" }},' for p in PROBLEMS]
     lines += ["]", ""]
     for slug in SERVICES:
-        lines += ["[[services]]", f'slug = "{slug}"', f'name = "Service {slug}"',
-                  'category = "social"', ""]
+        lines += [
+            "[[services]]",
+            f'slug = "{slug}"',
+            f'name = "Service {slug}"',
+            'category = "social"',
+            "",
+        ]
     path.write_text("\n".join(lines))
     return path
 
@@ -74,23 +82,41 @@ class Stack:
     def __init__(self, tmp: Path, cluster: Cluster, rq_url: str):
         self.tmp = tmp
         self.cluster = cluster
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("OUTAGE_", "REDIS_URL", "RQ_REDIS_URL", "PROMETHEUS"))}
-        self.env.update({
-            "REDIS_URL": cluster.url, "RQ_REDIS_URL": rq_url,
-            "OUTAGE_DATA_DIR": str(tmp / "data"), "OUTAGE_SECRET_KEY": TEST_SECRET,
-            "OUTAGE_API_KEYS": API_KEY, "OUTAGE_CATALOG": str(write_catalog(tmp / "cat.toml")),
-            "OUTAGE_DETECT_INTERVAL": "2", "OUTAGE_DETECT_GRACE": "1", "OUTAGE_SHARDS": "4",
-            "OUTAGE_API_RATE_LIMIT": "100000 per minute", "OUTAGE_WEB_WORKERS": "1",
-            "PYTHONUNBUFFERED": "1"})
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("OUTAGE_", "REDIS_URL", "RQ_REDIS_URL", "PROMETHEUS"))
+        }
+        self.env.update(
+            {
+                "REDIS_URL": cluster.url,
+                "RQ_REDIS_URL": rq_url,
+                "OUTAGE_DATA_DIR": str(tmp / "data"),
+                "OUTAGE_SECRET_KEY": TEST_SECRET,
+                "OUTAGE_API_KEYS": API_KEY,
+                "OUTAGE_CATALOG": str(write_catalog(tmp / "cat.toml")),
+                "OUTAGE_DETECT_INTERVAL": "2",
+                "OUTAGE_DETECT_GRACE": "1",
+                "OUTAGE_SHARDS": "4",
+                "OUTAGE_API_RATE_LIMIT": "100000 per minute",
+                "OUTAGE_WEB_WORKERS": "1",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         self.procs: dict[str, subprocess.Popen] = {}
         self.ports: list[int] = []
 
     def start(self, name: str, *args: str) -> subprocess.Popen:
         log = open(self.tmp / f"{name}.log", "w")
-        proc = subprocess.Popen([sys.executable, "-m", "workers.cli", *args], cwd=ROOT,
-                                env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, preexec_fn=child_preexec)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", *args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=child_preexec,
+        )
         log.close()
         self.procs[name] = proc
         return proc
@@ -118,13 +144,17 @@ class Stack:
         raise AssertionError(f"web on {port} not ready:\n{self.logs()}")
 
     def check_alive(self) -> None:
-        dead = {n: p.returncode for n, p in self.procs.items()
-                if p.poll() is not None and not n.endswith("-killed")}
+        dead = {
+            n: p.returncode
+            for n, p in self.procs.items()
+            if p.poll() is not None and not n.endswith("-killed")
+        }
         assert not dead, f"processes exited: {dead}\n{self.logs()}"
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text()[-1500:]}"
-                         for p in sorted(self.tmp.glob("*.log")))
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(self.tmp.glob("*.log"))
+        )
 
     def get(self, port: int, path: str) -> tuple[int, dict | str]:
         try:
@@ -140,18 +170,27 @@ class Stack:
 
     def post(self, port: int, reports: list[dict]) -> dict:
         req = urllib.request.Request(
-            f"http://127.0.0.1:{port}/api/v1/reports", method="POST",
+            f"http://127.0.0.1:{port}/api/v1/reports",
+            method="POST",
             data=json.dumps({"reports": reports}).encode(),
-            headers={"Content-Type": "application/json",
-                     "Authorization": "Bearer " + API_KEY.split(":", 1)[1]})
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": "Bearer " + API_KEY.split(":", 1)[1],
+            },
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:
             assert resp.status == 202
             return json.loads(resp.read())
 
     def load(self, csv_path: Path) -> None:
-        res = subprocess.run([sys.executable, "-m", "workers.cli", "load", str(csv_path),
-                              "--quiet"], cwd=ROOT, env=self.env, capture_output=True,
-                             text=True, timeout=60)
+        res = subprocess.run(
+            [sys.executable, "-m", "workers.cli", "load", str(csv_path), "--quiet"],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert res.returncode == 0, res.stderr
 
     def kill(self, name: str) -> None:
@@ -193,9 +232,17 @@ def iso(minute: int, second: int = 30) -> str:
 
 def spike(service: str, first: int, batch: int) -> list[dict]:
     """Distinct partner reporters in the minutes first .. first + SPIKE_MINUTES - 1."""
-    return [{"service": service, "problem": "app", "region": REGIONS[i % len(REGIONS)],
-             "reporter": f"{service}-b{batch}-m{m}-u{i}", "at": iso(first + m)}
-            for m in range(SPIKE_MINUTES) for i in range(SPIKE_PER_MINUTE)]
+    return [
+        {
+            "service": service,
+            "problem": "app",
+            "region": REGIONS[i % len(REGIONS)],
+            "reporter": f"{service}-b{batch}-m{m}-u{i}",
+            "at": iso(first + m),
+        }
+        for m in range(SPIKE_MINUTES)
+        for i in range(SPIKE_PER_MINUTE)
+    ]
 
 
 def history_csv(path: Path, service: str, end: int, seed: int) -> Path:
@@ -233,8 +280,10 @@ def raise_outage(stack: Stack, service: str, seed: int) -> None:
     first = now_minute - SPIKE_MINUTES
     reports = spike(service, first, seed)
     half = len(reports) // 2
-    answers = [stack.post(stack.ports[0], reports[:half]),
-               stack.post(stack.ports[1], reports[half:])]
+    answers = [
+        stack.post(stack.ports[0], reports[:half]),
+        stack.post(stack.ports[1], reports[half:]),
+    ]
     assert sum(a["accepted"] for a in answers) == len(reports), answers
     stack.load(history_csv(stack.tmp / f"{service}.csv", service, first - 1, seed))
 
@@ -243,9 +292,17 @@ def test_cluster_deployment_spreads_detects_and_survives_a_worker(stack: Stack) 
     # Background traffic for every service, alternating between the two web processes.
     now_minute = int(time.time() // 60)
     for n, chunk in enumerate(range(0, len(SERVICES), 10)):
-        reports = [{"service": s, "problem": PROBLEMS[i % 3], "region": REGIONS[i % 5],
-                    "reporter": f"bg-{s}-{i}", "at": iso(now_minute, 0)}
-                   for s in SERVICES[chunk:chunk + 10] for i in range(3)]
+        reports = [
+            {
+                "service": s,
+                "problem": PROBLEMS[i % 3],
+                "region": REGIONS[i % 5],
+                "reporter": f"bg-{s}-{i}",
+                "at": iso(now_minute, 0),
+            }
+            for s in SERVICES[chunk : chunk + 10]
+            for i in range(3)
+        ]
         assert stack.post(stack.ports[n % 2], reports)["accepted"] == len(reports)
 
     # Every service's keys share one slot, and the services spread over all three shards.
@@ -253,14 +310,12 @@ def test_cluster_deployment_spreads_detects_and_survives_a_worker(stack: Stack) 
     assert all(n >= 10 for n in per_node.values()), per_node
     conn = redis.RedisCluster(host="127.0.0.1", port=stack.cluster.ports[0])
     try:
-        nodes = {conn.get_node_from_key(keys.minute_counts(s, now_minute)).port
-                 for s in SERVICES}
+        nodes = {conn.get_node_from_key(keys.minute_counts(s, now_minute)).port for s in SERVICES}
         assert nodes == set(stack.cluster.ports)
         for service in SERVICES[:5]:
             slot = conn.keyslot(keys.minute_counts(service, now_minute))
             node = conn.get_node_from_key(keys.minute_counts(service, now_minute))
-            counted = conn.execute_command("CLUSTER COUNTKEYSINSLOT", slot,
-                                           target_nodes=node)
+            counted = conn.execute_command("CLUSTER COUNTKEYSINSLOT", slot, target_nodes=node)
             assert counted >= 3, (service, counted)  # counts, prefixes, stream, ...
     finally:
         conn.close()

@@ -27,14 +27,18 @@ def test_acknowledged_reports_survive_sigkill(settings, tmp_path: Path) -> None:
     directory = tmp_path / "aof-redis"
     server = start_test_redis(directory, appendonly=True, appendfsync="always")
     port = server.port
-    app = create_app({"TESTING": True,
-                      "OUTAGE_SETTINGS": dataclasses.replace(settings, redis_url=server.url)})
+    app = create_app(
+        {"TESTING": True, "OUTAGE_SETTINGS": dataclasses.replace(settings, redis_url=server.url)}
+    )
     client = app.test_client()
     acknowledged = 0
     try:
         for i in range(40):
-            resp = client.post("/api/v1/reports", json={"service": "x", "problem": "app"},
-                               headers={"User-Agent": f"agent-{i}"})
+            resp = client.post(
+                "/api/v1/reports",
+                json={"service": "x", "problem": "app"},
+                headers={"User-Agent": f"agent-{i}"},
+            )
             assert resp.status_code == 202
             acknowledged += resp.get_json()["accepted"]
         batch = [{"service": "x", "problem": "app", "reporter": f"p{i}"} for i in range(500)]
@@ -42,8 +46,11 @@ def test_acknowledged_reports_survive_sigkill(settings, tmp_path: Path) -> None:
         assert resp.status_code == 202
         acknowledged += resp.get_json()["accepted"]
         server.kill()  # SIGKILL: no shutdown, no final fsync
-        resp = client.post("/api/v1/reports", json={"service": "x", "problem": "app"},
-                           headers={"User-Agent": "while-down"})
+        resp = client.post(
+            "/api/v1/reports",
+            json={"service": "x", "problem": "app"},
+            headers={"User-Agent": "while-down"},
+        )
         assert resp.status_code == 503  # never acknowledged, so never counted below
         server = start_test_redis(directory, appendonly=True, appendfsync="always", port=port)
         conn = redis.Redis(port=port)
@@ -52,8 +59,11 @@ def test_acknowledged_reports_survive_sigkill(settings, tmp_path: Path) -> None:
         assert len(list(conn.scan_iter(match="{svc:x}:seen:*"))) == 540
         assert sum(int(e[b"reports"]) for _, e in conn.xrange(keys.stream("x"))) == 540
         # The app reconnects by itself and dedup markers survived the crash.
-        again = client.post("/api/v1/reports", json={"service": "x", "problem": "app"},
-                            headers={"User-Agent": "agent-0"})
+        again = client.post(
+            "/api/v1/reports",
+            json={"service": "x", "problem": "app"},
+            headers={"User-Agent": "agent-0"},
+        )
         assert again.get_json() == {"accepted": 0, "duplicates": 1}
         conn.close()
     finally:

@@ -37,8 +37,7 @@ SECRET = "hook-secret"
 # instead of the default 15+ (this test checks the pipeline, not the statistics); gap
 # detection off, because the loaded history ends when the test starts and live traffic
 # until the spike is nil.
-PARAMS = {"windows": [1], "cusum_ratios": [], "close_quiet_minutes": 1,
-          "gap_min_expected": 1e12}
+PARAMS = {"windows": [1], "cusum_ratios": [], "close_quiet_minutes": 1, "gap_min_expected": 1e12}
 
 
 def write_history(path: Path, end: int, days: int = 14, seed: int = 42) -> int:
@@ -47,8 +46,12 @@ def write_history(path: Path, end: int, days: int = 14, seed: int = 42) -> int:
     start = end - days * 1440 + 1
     minutes = np.arange(start, end + 1)
     shape = 1.0 + 0.5 * np.cos(2 * np.pi * ((minutes / 60.0) % 24 - 20) / 24)
-    leaves = {("US-CA", "app"): 0.6, ("US-TX", "login"): 0.3, ("GB", "app"): 0.4,
-              ("DE", "website"): 0.2}
+    leaves = {
+        ("US-CA", "app"): 0.6,
+        ("US-TX", "login"): 0.3,
+        ("GB", "app"): 0.4,
+        ("DE", "website"): 0.2,
+    }
     rows = 0
     with path.open("w", newline="") as fh:
         out = csv.writer(fh)
@@ -71,10 +74,15 @@ def get(base: str, path: str) -> dict:
 
 
 def post_batch(base: str, reports: list[dict]) -> dict:
-    req = urllib.request.Request(base + "/api/v1/reports", method="POST",
-                                 data=json.dumps({"reports": reports}).encode(),
-                                 headers={"Content-Type": "application/json",
-                                          "Authorization": "Bearer " + KEY.split(":")[1]})
+    req = urllib.request.Request(
+        base + "/api/v1/reports",
+        method="POST",
+        data=json.dumps({"reports": reports}).encode(),
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": "Bearer " + KEY.split(":")[1],
+        },
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         assert resp.status == 202
         return json.loads(resp.read())
@@ -91,10 +99,11 @@ def queues(data_dir: Path) -> dict:
     for name in ("detect", "webhooks", "default"):
         queue = Queue(name, connection=conn)
         failed = FailedJobRegistry(name, connection=conn)
-        out[name] = {"queued": queue.get_job_ids(),
-                     "scheduled": ScheduledJobRegistry(name, connection=conn).get_job_ids(),
-                     "failed": {j: (queue.fetch_job(j).exc_info or "")[-300:]
-                                for j in failed.get_job_ids()}}
+        out[name] = {
+            "queued": queue.get_job_ids(),
+            "scheduled": ScheduledJobRegistry(name, connection=conn).get_job_ids(),
+            "failed": {j: (queue.fetch_job(j).exc_info or "")[-300:] for j in failed.get_job_ids()},
+        }
     out["outbox"] = conn.lrange("{svc:x}:outbox", 0, -1)
     return out
 
@@ -116,30 +125,49 @@ def wait_for(what, timeout: float, step: float = 0.25):
 def test_spike_to_incident_to_webhook_to_close(tmp_path: Path) -> None:
     receiver = Receiver()
     port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OUTAGE_", "REDIS_URL", "RQ_REDIS_URL"))}
-    env.update({"OUTAGE_DATA_DIR": str(tmp_path / "var"), "PYTHONUNBUFFERED": "1",
-                "OUTAGE_DETECT_INTERVAL": str(INTERVAL), "OUTAGE_DETECT_GRACE": str(GRACE),
-                "OUTAGE_SHARDS": "1", "OUTAGE_API_KEYS": KEY,
-                "OUTAGE_DETECTOR_PARAMS": json.dumps(PARAMS),
-                "OUTAGE_WEBHOOKS": json.dumps([{"url": receiver.url, "secret": SECRET,
-                                                "services": ["x"]}])})
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OUTAGE_", "REDIS_URL", "RQ_REDIS_URL"))
+    }
+    env.update(
+        {
+            "OUTAGE_DATA_DIR": str(tmp_path / "var"),
+            "PYTHONUNBUFFERED": "1",
+            "OUTAGE_DETECT_INTERVAL": str(INTERVAL),
+            "OUTAGE_DETECT_GRACE": str(GRACE),
+            "OUTAGE_SHARDS": "1",
+            "OUTAGE_API_KEYS": KEY,
+            "OUTAGE_DETECTOR_PARAMS": json.dumps(PARAMS),
+            "OUTAGE_WEBHOOKS": json.dumps(
+                [{"url": receiver.url, "secret": SECRET, "services": ["x"]}]
+            ),
+        }
+    )
     # The stack's output goes to a file: an unread pipe fills up (access log lines) and then
     # blocks every process that logs.
     log_path = tmp_path / "up.log"
     log_file = log_path.open("w")
-    up = subprocess.Popen([sys.executable, "-m", "workers.cli", "up", "--port", str(port)],
-                          env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                          start_new_session=True)
+    up = subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "up", "--port", str(port)],
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         assert wait_for(lambda: get(base, "/readyz"), 60), "the stack did not start"
         csv_path = tmp_path / "counts.csv"
         end = int(time.time() // 60) - 1
         assert write_history(csv_path, end) > 10000
-        load = subprocess.run([sys.executable, "-m", "workers.cli", "load", str(csv_path),
-                               "--quiet"], env=env, capture_output=True, text=True,
-                              timeout=120)
+        load = subprocess.run(
+            [sys.executable, "-m", "workers.cli", "load", str(csv_path), "--quiet"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert load.returncode == 0, load.stderr
 
         def caught_up():
@@ -156,18 +184,26 @@ def test_spike_to_incident_to_webhook_to_close(tmp_path: Path) -> None:
             time.sleep(61 - time.time() % 60)
         posted_at = time.time()
         spike_minute = int(posted_at // 60)
-        reports = [{"service": "x", "problem": "app", "region": "US-CA",
-                    "reporter": f"user-{i}"} for i in range(60)]
+        reports = [
+            {"service": "x", "problem": "app", "region": "US-CA", "reporter": f"user-{i}"}
+            for i in range(60)
+        ]
         assert post_batch(base, reports) == {"accepted": 60, "duplicates": 0, "rejected": []}
         assert post_batch(base, reports[:5])["duplicates"] == 5
 
         # Visible within two cycles after the minute with the evidence has ended.
         deadline = (spike_minute + 1) * 60 + GRACE + 2 * INTERVAL
-        found = wait_for(lambda: get(base, "/api/v1/incidents?active=1&service=x")[
-            "incidents"], deadline - time.time() + 5, step=0.1)
+        found = wait_for(
+            lambda: get(base, "/api/v1/incidents?active=1&service=x")["incidents"],
+            deadline - time.time() + 5,
+            step=0.1,
+        )
         seen_at = time.time()
-        assert found, ("no incident for the spike", get(base, "/api/v1/services/x")["status"],
-                       get(base, "/api/v1/incidents?service=x"))
+        assert found, (
+            "no incident for the spike",
+            get(base, "/api/v1/services/x")["status"],
+            get(base, "/api/v1/incidents?service=x"),
+        )
         assert seen_at <= deadline, f"incident visible {seen_at - deadline:.1f} s too late"
         incident = found[0]
         assert incident["detected_at"] == minute_to_iso(spike_minute + 1)
@@ -175,16 +211,21 @@ def test_spike_to_incident_to_webhook_to_close(tmp_path: Path) -> None:
         assert incident["evidence"]["trigger"]
         level = get(base, "/api/v1/services/x")["status"]["level"]
         assert level in ("possible", "problems", "outage")
-        print(f"\nreport -> visible incident: {seen_at - posted_at:.1f} s "
-              f"({seen_at - (spike_minute + 1) * 60:.1f} s after the minute ended)")
+        print(
+            f"\nreport -> visible incident: {seen_at - posted_at:.1f} s "
+            f"({seen_at - (spike_minute + 1) * 60:.1f} s after the minute ended)"
+        )
 
         # The signed webhook.
-        assert wait_for(lambda: receiver.requests, 10), ("no webhook arrived",
-                                                         queues(tmp_path / "var"))
+        assert wait_for(lambda: receiver.requests, 10), (
+            "no webhook arrived",
+            queues(tmp_path / "var"),
+        )
         first = receiver.requests[0]
         headers = {k.lower(): v for k, v in first["headers"].items()}
-        assert webhooks.verify(SECRET, headers["x-outage-timestamp"], first["body"],
-                               headers["x-outage-signature"])
+        assert webhooks.verify(
+            SECRET, headers["x-outage-timestamp"], first["body"], headers["x-outage-signature"]
+        )
         body = json.loads(first["body"])
         assert body["event"] == "open" and body["incident"]["id"] == incident["id"]
 
@@ -195,15 +236,20 @@ def test_spike_to_incident_to_webhook_to_close(tmp_path: Path) -> None:
 
         # One quiet minute closes it (PARAMS); detection sees that minute two cycles later.
         # The margin is for a loaded machine: closing has no latency promise to keep.
-        assert wait_for(closed, (spike_minute + 2) * 60 + GRACE + 2 * INTERVAL + 20
-                        - time.time()), ("the incident did not close",
-                                         get(base, "/api/v1/incidents?service=x"))
+        assert wait_for(
+            closed, (spike_minute + 2) * 60 + GRACE + 2 * INTERVAL + 20 - time.time()
+        ), ("the incident did not close", get(base, "/api/v1/incidents?service=x"))
         # 25 s: time for one retry (after 10 s) should the first attempt fail on a busy box.
-        assert wait_for(lambda: any(json.loads(r["body"])["event"] == "close"
-                                    for r in receiver.requests), 25), (
-            get(base, "/api/v1/webhooks/deliveries"), queues(tmp_path / "var"))
-        deliveries_seen = {({k.lower(): v for k, v in r["headers"].items()}["x-outage-delivery"],
-                            json.loads(r["body"])["event"]) for r in receiver.requests}
+        assert wait_for(
+            lambda: any(json.loads(r["body"])["event"] == "close" for r in receiver.requests), 25
+        ), (get(base, "/api/v1/webhooks/deliveries"), queues(tmp_path / "var"))
+        deliveries_seen = {
+            (
+                {k.lower(): v for k, v in r["headers"].items()}["x-outage-delivery"],
+                json.loads(r["body"])["event"],
+            )
+            for r in receiver.requests
+        }
         events = [event for _, event in deliveries_seen]
         assert events.count("open") == 1 and events.count("close") == 1
         deliveries = get(base, "/api/v1/webhooks/deliveries?service=x")["deliveries"]
@@ -224,5 +270,8 @@ def test_spike_to_incident_to_webhook_to_close(tmp_path: Path) -> None:
         output = log_path.read_text(errors="replace")
         # Shown by pytest when the test failed: the stack's own log (requests: the last ones).
         lines = output.splitlines()
-        print("\n".join([line for line in lines[:-40] if "GET /api" not in line]
-                        + lines[-40:])[-8000:])
+        print(
+            "\n".join([line for line in lines[:-40] if "GET /api" not in line] + lines[-40:])[
+                -8000:
+            ]
+        )

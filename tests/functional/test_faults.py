@@ -41,14 +41,24 @@ def receiver():
 
 
 def env_for(url: str, tmp_path: Path, hook: str | None = None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OUTAGE_", "REDIS_URL",
-                                                                      "RQ_REDIS_URL"))}
-    env.update({"REDIS_URL": url, "OUTAGE_DATA_DIR": str(tmp_path / "data"),
-                "OUTAGE_SECRET_KEY": "k" * 32, "OUTAGE_DETECT_GRACE": "0",
-                "OUTAGE_SHARDS": "1", "OUTAGE_DETECTOR_PARAMS": json.dumps(FAST),
-                "OUTAGE_WEBHOOKS": json.dumps([{"url": hook, "secret": "s3cret"}] if hook
-                                              else []),
-                "PYTHONUNBUFFERED": "1", **extra})
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OUTAGE_", "REDIS_URL", "RQ_REDIS_URL"))
+    }
+    env.update(
+        {
+            "REDIS_URL": url,
+            "OUTAGE_DATA_DIR": str(tmp_path / "data"),
+            "OUTAGE_SECRET_KEY": "k" * 32,
+            "OUTAGE_DETECT_GRACE": "0",
+            "OUTAGE_SHARDS": "1",
+            "OUTAGE_DETECTOR_PARAMS": json.dumps(FAST),
+            "OUTAGE_WEBHOOKS": json.dumps([{"url": hook, "secret": "s3cret"}] if hook else []),
+            "PYTHONUNBUFFERED": "1",
+            **extra,
+        }
+    )
     return env
 
 
@@ -71,26 +81,39 @@ def history(end: int, services: tuple[str, ...], days: float) -> list[tuple]:
 
 
 def detect(conn: redis.Redis, now: float, cycle: int) -> None:
-    Queue("detect", connection=conn).enqueue("workers.jobs.detect_shard", 0, 1, cycle,
-                                             now=now, job_id=f"detect-0-{cycle}")
+    Queue("detect", connection=conn).enqueue(
+        "workers.jobs.detect_shard", 0, 1, cycle, now=now, job_id=f"detect-0-{cycle}"
+    )
     run_worker(conn)
 
 
 def assert_like_replay(conn: redis.Redis, rows: list[tuple], settings: Settings) -> None:
     expected = {i.id: i.to_dict() for i in replay_rows(rows, state.detector_params(settings))}
-    live = {d["id"]: {k: d[k] for k in expected[next(iter(expected))]}
-            for d in incidents.query(conn, limit=1000)}
+    live = {
+        d["id"]: {k: d[k] for k in expected[next(iter(expected))]}
+        for d in incidents.query(conn, limit=1000)
+    }
     assert live.keys() == expected.keys()
-    diff = [(i, k, live[i][k], expected[i][k]) for i in expected for k in expected[i]
-            if live[i][k] != expected[i][k]]
+    diff = [
+        (i, k, live[i][k], expected[i][k])
+        for i in expected
+        for k in expected[i]
+        if live[i][k] != expected[i][k]
+    ]
     assert not diff, diff
     for doc in incidents.query(conn, limit=1000):
         assert len(doc["events"]) == len({json.dumps(e) for e in doc["events"]})
 
 
 def assert_posted_once(rec: Receiver) -> None:
-    seen = Counter((json.loads(r["body"])["incident"]["id"], json.loads(r["body"])["event"],
-                    json.loads(r["body"])["minute"]) for r in rec.requests)
+    seen = Counter(
+        (
+            json.loads(r["body"])["incident"]["id"],
+            json.loads(r["body"])["event"],
+            json.loads(r["body"])["minute"],
+        )
+        for r in rec.requests
+    )
     assert seen and max(seen.values()) == 1, seen
 
 
@@ -108,13 +131,15 @@ def test_redis_restart_loses_nothing(tmp_path: Path, monkeypatch, receiver) -> N
         server.kill()  # SIGKILL: only the AOF survives
         with pytest.raises(redis.ConnectionError):
             detection.run_services(conn, conn, settings, ["x"], now=(end + 1) * 60)
-        server = start_test_redis(tmp_path / "redis", appendonly=True, appendfsync="always",
-                                  port=server.port)
+        server = start_test_redis(
+            tmp_path / "redis", appendonly=True, appendfsync="always", port=server.port
+        )
         assert incidents.query(conn, limit=100) == before
         detect(conn, (end + 1) * 60 + 0.5, 2)  # the next cycle resumes at once
         status = json.loads(conn.get(keys.status("x")))
-        assert status["updated_at"] == time.strftime("%Y-%m-%dT%H:%M:00Z",
-                                                     time.gmtime((end + 1) * 60))
+        assert status["updated_at"] == time.strftime(
+            "%Y-%m-%dT%H:%M:00Z", time.gmtime((end + 1) * 60)
+        )
         assert_like_replay(conn, rows, settings)
         assert_posted_once(receiver)
     finally:
@@ -135,8 +160,9 @@ def children(pid: int) -> list[int]:
     return out
 
 
-def test_worker_killed_mid_job(tmp_path: Path, monkeypatch, redis_conn: redis.Redis,
-                               redis_url: str, receiver) -> None:
+def test_worker_killed_mid_job(
+    tmp_path: Path, monkeypatch, redis_conn: redis.Redis, redis_url: str, receiver
+) -> None:
     env = env_for(redis_url, tmp_path, receiver.url)
     settings = use_env(monkeypatch, env)
     end = PAST_END
@@ -144,11 +170,16 @@ def test_worker_killed_mid_job(tmp_path: Path, monkeypatch, redis_conn: redis.Re
     rows = history(end, services, days=2)
     write_rows(redis_conn, rows)
     now = (end + 1) * 60 + 0.5
-    Queue("detect", connection=redis_conn).enqueue("workers.jobs.detect_shard", 0, 1, 1,
-                                                   now=now, job_id="detect-0-1")
-    worker = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    Queue("detect", connection=redis_conn).enqueue(
+        "workers.jobs.detect_shard", 0, 1, 1, now=now, job_id="detect-0-1"
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 60
         # Kill once the job has saved some progress but is still busy.
@@ -165,15 +196,19 @@ def test_worker_killed_mid_job(tmp_path: Path, monkeypatch, redis_conn: redis.Re
         worker.wait()
     killed_at = time.monotonic()
     time.sleep(0.2)
-    assert not any(Path(f"/proc/{pid}").exists() and "Z" not in Path(
-        f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] for pid in horses)
+    assert not any(
+        Path(f"/proc/{pid}").exists()
+        and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        for pid in horses
+    )
     cycle = 2
     while True:
         detect(redis_conn, now, cycle)
         cycle += 1
         states = [json.loads(redis_conn.get(keys.status(s)) or "null") for s in services]
         if all(s and s["updated_at"] for s in states) and not any(
-                redis_conn.exists(keys.detect_lock(s)) for s in services):
+            redis_conn.exists(keys.detect_lock(s)) for s in services
+        ):
             done = [state.load_detector(redis_conn, s)[0].last_minute for s in services]
             if done == [end] * 3:
                 break
@@ -186,9 +221,13 @@ def test_worker_killed_mid_job(tmp_path: Path, monkeypatch, redis_conn: redis.Re
 
 
 def scheduler_proc(env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "workers.cli", "scheduler"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "scheduler"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def detect_cycles(conn: redis.Redis) -> Counter:
@@ -197,7 +236,8 @@ def detect_cycles(conn: redis.Redis) -> Counter:
 
 
 def test_two_schedulers_and_a_restart_enqueue_each_cycle_once(
-        tmp_path: Path, redis_conn: redis.Redis, redis_url: str) -> None:
+    tmp_path: Path, redis_conn: redis.Redis, redis_url: str
+) -> None:
     env = env_for(redis_url, tmp_path, OUTAGE_DETECT_INTERVAL="1", OUTAGE_SHARDS="2")
     first, second = scheduler_proc(env), scheduler_proc(env)
     procs = [first, second]

@@ -63,8 +63,13 @@ def run_up(tmp_path: Path, env_extra: dict[str, str] | None = None) -> tuple:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "RQ_REDIS_URL")}
     env.update({"OUTAGE_DATA_DIR": str(tmp_path / "var"), "PYTHONUNBUFFERED": "1"})
     env.update(env_extra or {})
-    proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "up", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "up", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     return proc, port
 
 
@@ -125,18 +130,28 @@ def test_port_in_use_is_a_clear_message(tmp_path: Path) -> None:
         port = sock.getsockname()[1]
         env = {**os.environ, "OUTAGE_DATA_DIR": str(tmp_path / "var")}
         env.pop("REDIS_URL", None)
-        res = subprocess.run([sys.executable, "-m", "workers.cli", "up", "--port", str(port)],
-                             env=env, capture_output=True, text=True, timeout=30)
+        res = subprocess.run(
+            [sys.executable, "-m", "workers.cli", "up", "--port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     assert res.returncode == 2
     assert "already in use" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_help_is_useful() -> None:
-    res = subprocess.run([sys.executable, "-m", "workers.cli", "--help"], capture_output=True,
-                         text=True, timeout=30)
+    res = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "--help"], capture_output=True, text=True, timeout=30
+    )
     assert res.returncode == 0
     for word in ("up", "replay", "load", "bench", "worker", "scheduler"):
         assert word in res.stdout
-    res = subprocess.run([sys.executable, "-m", "workers.cli", "up", "--help"],
-                         capture_output=True, text=True, timeout=30)
+    res = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "up", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert "--demo" in res.stdout and "--port" in res.stdout

@@ -30,13 +30,20 @@ def snapshot(redis_server) -> dict[bytes, bytes]:
     settings = dataclasses.replace(Settings(), detect_grace=0, detector_params=PARAMS)
     end = int(time.time() // 60) - 1
     start = end - 720
-    leaves = {("US-CA", "app"): 1.0, ("US-NY", "login"): 0.5, ("US", "app"): 0.3,
-              ("GB", "app"): 0.7, ("*", "website"): 0.2}
+    leaves = {
+        ("US-CA", "app"): 1.0,
+        ("US-NY", "login"): 0.5,
+        ("US", "app"): 0.3,
+        ("GB", "app"): 0.7,
+        ("*", "website"): 0.2,
+    }
     # The spike runs a few minutes into the future so that it is still on the charts
     # when the minute turns during the tests.
-    rows = merge(quiet_rows("x", start, 721, leaves, seed=3),
-                 spike_rows("x", end - 8, 13, {("US-CA", "app"): 30, ("GB", "app"): 10}),
-                 quiet_rows("chirp", start, 721, {("FR", "app"): 0.5}, seed=4))
+    rows = merge(
+        quiet_rows("x", start, 721, leaves, seed=3),
+        spike_rows("x", end - 8, 13, {("US-CA", "app"): 30, ("GB", "app"): 10}),
+        quiet_rows("chirp", start, 721, {("FR", "app"): 0.5}, seed=4),
+    )
     write_rows(conn, rows)
     for service in ("x", "chirp"):
         detection.run_service(conn, conn, settings, service, (end + 1) * 60 + 1)
@@ -152,10 +159,17 @@ def test_services_carry_their_level(api) -> None:
     assert by_slug["x"]["status"]["incident"]
     assert by_slug["chirp"]["name"] == "chirp" and by_slug["chirp"]["status"]["level"] == "ok"
     quiet = next(s for s in body["services"] if s["slug"] not in ("x", "chirp"))
-    assert quiet["status"] == {"level": "ok", "baseline": "insufficient_history",
-                               "updated_at": None, "observed": None, "expected": None,
-                               "ratio": None, "p_value": None, "incident": None,
-                               "affected_regions": []}
+    assert quiet["status"] == {
+        "level": "ok",
+        "baseline": "insufficient_history",
+        "updated_at": None,
+        "observed": None,
+        "expected": None,
+        "ratio": None,
+        "p_value": None,
+        "incident": None,
+        "affected_regions": [],
+    }
 
 
 def test_service_status_has_evidence_for_people(api) -> None:
@@ -173,20 +187,27 @@ def test_service_status_has_evidence_for_people(api) -> None:
 def test_series_sums_scopes_and_steps(api) -> None:
     one = api.get("/api/v1/services/x/series?hours=2&step=1").get_json()
     five = api.get("/api/v1/services/x/series?hours=2&step=5").get_json()
-    assert len(one["timestamps"]) == len(one["reports"]) == len(one["expected"]) \
-        == len(one["upper"]) == len(one["raw_reports"])
+    assert (
+        len(one["timestamps"])
+        == len(one["reports"])
+        == len(one["expected"])
+        == len(one["upper"])
+        == len(one["raw_reports"])
+    )
     minutes = dict(zip(one["timestamps"], one["reports"], strict=True))
     checked = 0
     for i, stamp in enumerate(five["timestamps"]):
-        inside = [v for t, v in minutes.items() if stamp <= t and (
-            i + 1 == len(five["timestamps"]) or t < five["timestamps"][i + 1])]
+        inside = [
+            v
+            for t, v in minutes.items()
+            if stamp <= t and (i + 1 == len(five["timestamps"]) or t < five["timestamps"][i + 1])
+        ]
         if len(inside) == 5:
             assert sum(inside) == five["reports"][i]
             checked += 1
     assert checked >= 20
     assert all(r >= c for r, c in zip(one["raw_reports"], one["reports"], strict=True))
-    assert all(u >= e for u, e in zip(one["upper"], one["expected"], strict=True)
-               if e is not None)
+    assert all(u >= e for u, e in zip(one["upper"], one["expected"], strict=True) if e is not None)
     assert one["reports"][-1] > one["upper"][-1], "the running spike is above the band"
     us = api.get("/api/v1/services/x/series?hours=1&region=US").get_json()
     ca = api.get("/api/v1/services/x/series?hours=1&region=US-CA").get_json()
@@ -220,22 +241,42 @@ def test_incident_queries(api, redis_conn: redis.Redis) -> None:
     active = api.get("/api/v1/incidents?active=1").get_json()["incidents"]
     assert active and all(d["status"] == "open" for d in active)
     doc = active[0]
-    for field in ("service", "region", "problem", "started_at", "detected_at", "ended_at",
-                  "severity", "peak_per_min", "expected_per_min", "p_value", "regions",
-                  "problems", "evidence", "events"):
+    for field in (
+        "service",
+        "region",
+        "problem",
+        "started_at",
+        "detected_at",
+        "ended_at",
+        "severity",
+        "peak_per_min",
+        "expected_per_min",
+        "p_value",
+        "regions",
+        "problems",
+        "evidence",
+        "events",
+    ):
         assert field in doc
     assert doc["evidence"]["trigger"]
     assert api.get("/api/v1/incidents?active=1&service=chirp").get_json()["count"] == 0
-    assert api.get("/api/v1/incidents?since=2999-01-01T00:00:00Z&active=0").get_json()[
-        "count"] == 0
+    assert api.get("/api/v1/incidents?since=2999-01-01T00:00:00Z&active=0").get_json()["count"] == 0
     assert api.get(f"/api/v1/incidents?since={int(time.time())}").get_json()["count"] >= 1
 
 
 def test_deliveries_show_outcomes_but_no_secret(redis_conn: redis.Redis, live: Settings) -> None:
     url = "https://user:pw@hooks.example.com/h?token=t0p"
     s = dataclasses.replace(live, webhooks=({"url": url, "secret": "s3", "services": []},))
-    webhooks.record(redis_conn, {"delivery": "wh-1", "service": "x", "incident": "x:1",
-                                 "event": "open", "outcome": "delivered"})
+    webhooks.record(
+        redis_conn,
+        {
+            "delivery": "wh-1",
+            "service": "x",
+            "incident": "x:1",
+            "event": "open",
+            "outcome": "delivered",
+        },
+    )
     client = create_app({"TESTING": True, "OUTAGE_SETTINGS": s}).test_client()
     body = client.get("/api/v1/webhooks/deliveries?service=x").get_json()
     assert body["deliveries"][0]["outcome"] == "delivered"
@@ -247,8 +288,16 @@ def test_deliveries_show_outcomes_but_no_secret(redis_conn: redis.Redis, live: S
 
 def test_etag_changes_with_the_data(api, redis_conn: redis.Redis) -> None:
     first = api.get("/api/v1/incidents").headers["ETag"]
-    webhooks.record(redis_conn, {"delivery": "wh-2", "service": "x", "incident": "x:1",
-                                 "event": "open", "outcome": "failed"})
+    webhooks.record(
+        redis_conn,
+        {
+            "delivery": "wh-2",
+            "service": "x",
+            "incident": "x:1",
+            "event": "open",
+            "outcome": "failed",
+        },
+    )
     redis_conn.delete("{svc:x}:status")
     assert api.get("/api/v1/services/x").get_json()["status"]["level"] == "ok"
     redis_conn.srem("outage:incidents:open", *redis_conn.smembers("outage:incidents:open"))
@@ -298,14 +347,30 @@ def test_endpoint_summaries_for_the_docs_page() -> None:
 
     ops = endpoint_summaries()
     assert {"method": "GET", "path": "/api/v1/incidents"}.items() <= ops[0].items() or any(
-        o["path"] == "/api/v1/incidents" and o["method"] == "GET" for o in ops)
+        o["path"] == "/api/v1/incidents" and o["method"] == "GET" for o in ops
+    )
     assert all(o["summary"] for o in ops)
 
 
-PATHS = ["/api/v1/services/{s}", "/api/v1/services/{s}/series", "/api/v1/services/{s}/map",
-         "/api/v1/incidents", "/api/v1/webhooks/deliveries"]
-PARAM_NAMES = ["hours", "step", "region", "problem", "level", "active", "since", "limit",
-               "service", "incident"]
+PATHS = [
+    "/api/v1/services/{s}",
+    "/api/v1/services/{s}/series",
+    "/api/v1/services/{s}/map",
+    "/api/v1/incidents",
+    "/api/v1/webhooks/deliveries",
+]
+PARAM_NAMES = [
+    "hours",
+    "step",
+    "region",
+    "problem",
+    "level",
+    "active",
+    "since",
+    "limit",
+    "service",
+    "incident",
+]
 
 
 def test_no_input_makes_a_500(client) -> None:
@@ -314,10 +379,17 @@ def test_no_input_makes_a_500(client) -> None:
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    @settings(max_examples=200, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.function_scoped_fixture])
-    @given(st.sampled_from(PATHS), st.one_of(st.just("x"), st.text(max_size=30)),
-           st.dictionaries(st.sampled_from(PARAM_NAMES), st.text(max_size=20), max_size=4))
+    @settings(
+        max_examples=200,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(
+        st.sampled_from(PATHS),
+        st.one_of(st.just("x"), st.text(max_size=30)),
+        st.dictionaries(st.sampled_from(PARAM_NAMES), st.text(max_size=20), max_size=4),
+    )
     def check(path: str, slug: str, query: dict) -> None:
         resp = client.get(path.format(s=quote(slug, safe="") or "x"), query_string=query)
         assert resp.status_code < 500, (path, slug, query, resp.get_data(as_text=True))

@@ -24,13 +24,23 @@ def minutes(n: int, start: int = T0) -> list[int]:
 
 
 def sample_series(n: int = 90) -> Series:
-    return Series(times=minutes(n), reports=[float(i % 7) for i in range(n)],
-                  baseline=[2.0] * n, upper=[6.0] * n)
+    return Series(
+        times=minutes(n),
+        reports=[float(i % 7) for i in range(n)],
+        baseline=[2.0] * n,
+        upper=[6.0] * n,
+    )
 
 
-REGIONS = [RegionRow("US", 900, 60), RegionRow("GB", 70, 35, ratio=2.0),
-           RegionRow("US-CA", 300, 20), RegionRow("GB-ENG", 40, 10), RegionRow("DE", 3, None),
-           RegionRow("ZZ", 5, 1), RegionRow("AU-NSW", 12, 2)]
+REGIONS = [
+    RegionRow("US", 900, 60),
+    RegionRow("GB", 70, 35, ratio=2.0),
+    RegionRow("US-CA", 300, 20),
+    RegionRow("GB-ENG", 40, 10),
+    RegionRow("DE", 3, None),
+    RegionRow("ZZ", 5, 1),
+    RegionRow("AU-NSW", 12, 2),
+]
 
 
 def all_figures() -> dict[str, dict]:
@@ -42,8 +52,9 @@ def all_figures() -> dict[str, dict]:
         "world": maps.world_map(REGIONS),
         "world-empty": maps.world_map([]),
         "us": maps.us_map(REGIONS),
-        "problems": maps.problem_mix([ProblemRow("app", "App", 0.7, 0.45),
-                                         ProblemRow("website", "Website", 0.3, 0.55)]),
+        "problems": maps.problem_mix(
+            [ProblemRow("app", "App", 0.7, 0.45), ProblemRow("website", "Website", 0.3, 0.55)]
+        ),
     }
 
 
@@ -85,12 +96,16 @@ def test_chart_turns_nan_into_gaps() -> None:
 
 def test_incident_spans_are_clipped_to_the_window_and_open_ones_run_to_the_last_minute() -> None:
     s = sample_series(60)
-    spans = [Span(T0 - 7200, T0 + 600, "possible"),  # began before the window
-             Span(T0 + 3000, None, "outage", "Outage"),  # still open
-             Span(T0 - 9000, T0 - 8000, "problems")]  # entirely before the window
+    spans = [
+        Span(T0 - 7200, T0 + 600, "possible"),  # began before the window
+        Span(T0 + 3000, None, "outage", "Outage"),  # still open
+        Span(T0 - 9000, T0 - 8000, "problems"),
+    ]  # entirely before the window
     shapes = figures.service_chart(s, spans)["layout"]["shapes"]
     assert [(sh["x0"], sh["x1"]) for sh in shapes] == [
-        ("2023-12-21 05:20", "2023-12-21 05:30"), ("2023-12-21 06:10", "2023-12-21 06:19")]
+        ("2023-12-21 05:20", "2023-12-21 05:30"),
+        ("2023-12-21 06:10", "2023-12-21 06:19"),
+    ]
     assert shapes[1]["fillcolor"] == figures.SPAN_FILLS["outage"]
 
 
@@ -104,7 +119,8 @@ def test_span_labels_never_pile_up() -> None:
 def test_a_label_near_the_live_edge_is_anchored_inside_the_chart() -> None:
     s = sample_series(600)
     note = figures.service_chart(s, [Span(T0 + 599 * 60 - 300, None, "outage", "Outage")])[
-        "layout"]["annotations"][0]
+        "layout"
+    ]["annotations"][0]
     assert note["xanchor"] == "right" and note["x"] == figures.utc_label(T0 + 599 * 60)
 
 
@@ -125,8 +141,7 @@ def test_bucket_sums_aligned_to_the_clock() -> None:
 
 def test_table_rows_are_newest_first_quarter_hours() -> None:
     rows = figures.table_rows(sample_series(30))
-    assert [r["time"] for r in rows] == ["2023-12-21 05:45", "2023-12-21 05:30",
-                                         "2023-12-21 05:15"]
+    assert [r["time"] for r in rows] == ["2023-12-21 05:45", "2023-12-21 05:30", "2023-12-21 05:15"]
     assert rows[-1]["reports"] == sum(i % 7 for i in range(10))
     assert rows[-1]["expected"] == 20.0 and rows[-1]["upper"] == 60.0
 
@@ -138,9 +153,19 @@ def test_sparkline_is_static_and_coloured_by_level() -> None:
     assert len(fig["data"][-1]["x"]) == 7  # 90 minutes from :20 -> 7 quarter hours
 
 
-@pytest.mark.parametrize(("ratio", "z"), [(None, 0.0), (0.3, 0.0), (1.0, 0.0), (2.0, 1.0),
-                                          (8.0, 3.0), (1000.0, 5.0), (math.inf, 5.0),
-                                          (math.nan, 0.0)])
+@pytest.mark.parametrize(
+    ("ratio", "z"),
+    [
+        (None, 0.0),
+        (0.3, 0.0),
+        (1.0, 0.0),
+        (2.0, 1.0),
+        (8.0, 3.0),
+        (1000.0, 5.0),
+        (math.inf, 5.0),
+        (math.nan, 0.0),
+    ],
+)
 def test_ratio_colour_axis_is_log2_clipped(ratio, z) -> None:
     assert maps.ratio_z(ratio) == z
 
@@ -176,9 +201,13 @@ def test_region_ratio_prefers_the_api_ratio_and_floors_expected() -> None:
 
 
 def test_problem_mix_puts_the_most_reported_problem_on_top_in_percent() -> None:
-    fig = maps.problem_mix([ProblemRow("website", "Website", 0.23, 0.5),
-                               ProblemRow("app", "App", 0.71, 0.4),
-                               ProblemRow("server", "Server", 0.06, 0.1)])
+    fig = maps.problem_mix(
+        [
+            ProblemRow("website", "Website", 0.23, 0.5),
+            ProblemRow("app", "App", 0.71, 0.4),
+            ProblemRow("server", "Server", 0.06, 0.1),
+        ]
+    )
     normal, now = fig["data"]
     assert now["y"] == ["Server", "Website", "App"]  # plotly draws the last category on top
     assert now["x"] == [6.0, 23.0, 71.0] and normal["x"] == [10.0, 50.0, 40.0]

@@ -50,8 +50,12 @@ def open_form(browser, slug="x", **kw) -> str:
 
 def send(browser, slug="x", ip="198.51.100.7", **fields):
     data = {"csrf_token": token(open_form(browser, slug)), **fields}
-    return browser.post(f"/s/{slug}", data=data, environ_base={"REMOTE_ADDR": ip},
-                        headers={"User-Agent": "firefox-test"})
+    return browser.post(
+        f"/s/{slug}",
+        data=data,
+        environ_base={"REMOTE_ADDR": ip},
+        headers={"User-Agent": "firefox-test"},
+    )
 
 
 def counts(redis_conn, service="x"):
@@ -66,8 +70,11 @@ def test_the_partial_is_a_plain_labelled_form(browser) -> None:
     html = open_form(browser)
     assert '<form class="report-form" method="post" action="/s/x"' in html
     assert "I have a problem with X" in html
-    radios = re.findall(r'<input id="(problem-\d+)" name="problem" required type="radio" '
-                        r'value="([a-z-]+)"', html)
+    radios = re.findall(
+        r'<input id="(problem-\d+)" name="problem" required type="radio" '
+        r'value="([a-z-]+)"',
+        html,
+    )
     assert {v for _, v in radios} >= {"app", "website", "login", "images", "links"}
     for radio_id, _ in radios:
         assert f'<label for="{radio_id}">' in html
@@ -76,20 +83,24 @@ def test_the_partial_is_a_plain_labelled_form(browser) -> None:
     assert '<textarea id="comment" maxlength="280" name="comment"' in html
     assert '<label for="comment">' in html
     assert token(html)
-    assert "<script" not in html.split('<form', 1)[1].split("</form>", 1)[0]
+    assert "<script" not in html.split("<form", 1)[1].split("</form>", 1)[0]
 
 
 def test_country_is_prefilled_from_accept_language(browser) -> None:
-    html = open_form(browser, headers={"Accept-Language": "de-CH,de;q=0.8"},
-                     environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    html = open_form(
+        browser,
+        headers={"Accept-Language": "de-CH,de;q=0.8"},
+        environ_base={"REMOTE_ADDR": "127.0.0.1"},
+    )
     assert '<option selected value="CH">' in html
     assert 'value="CH-ZH"' in html  # the country's subdivisions are offered
     assert '<option selected value="">Whole country</option>' in html
 
 
 def test_country_is_prefilled_from_the_ip_first(browser) -> None:
-    html = open_form(browser, headers={"Accept-Language": "fr-FR"},
-                     environ_base={"REMOTE_ADDR": "8.8.8.8"})
+    html = open_form(
+        browser, headers={"Accept-Language": "fr-FR"}, environ_base={"REMOTE_ADDR": "8.8.8.8"}
+    )
     assert '<option selected value="US">' in html and 'value="US-CA"' in html
 
 
@@ -100,8 +111,13 @@ def test_unknown_location_selects_not_sure_and_hides_subdivisions(browser) -> No
 
 
 def test_post_counts_the_report_and_thanks_with_the_chart(browser, redis_conn) -> None:
-    resp = send(browser, problem="login", country="US", subdivision="US-CA",
-                comment="Cannot log in <b>at all</b>")
+    resp = send(
+        browser,
+        problem="login",
+        country="US",
+        subdivision="US-CA",
+        comment="Cannot log in <b>at all</b>",
+    )
     assert resp.status_code == 200
     html = resp.get_data(as_text=True)
     assert "Thank you" in html and "Login" in html and "California, United States" in html
@@ -146,17 +162,19 @@ def test_a_token_from_another_session_is_rejected(form_app, redis_conn) -> None:
     assert resp.status_code == 400
 
 
-@pytest.mark.parametrize("fields,message", [
-    ({}, "Choose what is not working"),
-    ({"problem": "streaming"}, "Not a valid choice"),
-    ({"problem": "app", "country": "XX"}, "Not a valid choice"),
-    ({"problem": "app", "country": "DE", "subdivision": "US-CA"}, "not in the chosen country"),
-    ({"problem": "app", "country": "", "subdivision": "US-CA"}, "not in the chosen country"),
-    ({"problem": "app", "comment": "x" * 281}, "longer than 280"),
-    ({"problem": "app", "comment": "bad\x00byte"}, "control characters"),
-])
-def test_invalid_form_is_shown_again_with_the_error(browser, redis_conn, fields,
-                                                    message) -> None:
+@pytest.mark.parametrize(
+    "fields,message",
+    [
+        ({}, "Choose what is not working"),
+        ({"problem": "streaming"}, "Not a valid choice"),
+        ({"problem": "app", "country": "XX"}, "Not a valid choice"),
+        ({"problem": "app", "country": "DE", "subdivision": "US-CA"}, "not in the chosen country"),
+        ({"problem": "app", "country": "", "subdivision": "US-CA"}, "not in the chosen country"),
+        ({"problem": "app", "comment": "x" * 281}, "longer than 280"),
+        ({"problem": "app", "comment": "bad\x00byte"}, "control characters"),
+    ],
+)
+def test_invalid_form_is_shown_again_with_the_error(browser, redis_conn, fields, message) -> None:
     resp = send(browser, **fields)
     assert resp.status_code == 422
     html = resp.get_data(as_text=True)
@@ -178,8 +196,12 @@ def test_unknown_service_is_404(browser) -> None:
 
 
 def test_form_is_rate_limited_with_retry_after(settings, redis_conn) -> None:
-    app = create_app({"TESTING": True, "OUTAGE_SETTINGS":
-                      dataclasses.replace(settings, rate_limit="1 per minute")})
+    app = create_app(
+        {
+            "TESTING": True,
+            "OUTAGE_SETTINGS": dataclasses.replace(settings, rate_limit="1 per minute"),
+        }
+    )
     add_form_page(app)
     browser = app.test_client()
     assert send(browser, problem="app").status_code == 200
@@ -190,8 +212,9 @@ def test_form_is_rate_limited_with_retry_after(settings, redis_conn) -> None:
 
 def test_form_is_503_when_redis_is_down(settings, tmp_path: Path) -> None:
     server = start_test_redis(tmp_path / "redis")
-    app = create_app({"TESTING": True, "OUTAGE_SETTINGS":
-                      dataclasses.replace(settings, redis_url=server.url)})
+    app = create_app(
+        {"TESTING": True, "OUTAGE_SETTINGS": dataclasses.replace(settings, redis_url=server.url)}
+    )
     add_form_page(app)
     browser = app.test_client()
     data = {"csrf_token": token(open_form(browser)), "problem": "app"}

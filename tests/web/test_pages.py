@@ -18,8 +18,16 @@ from web import create_app, figures, pagedata, pages
 from workers import keys
 from workers.config import load_settings
 
-PAGES = ["/", "/s/x", "/s/reddit", "/map", "/incidents", "/api",
-         "/incidents?service=x&active=true&since=2024-01-01", "/?q=bank"]
+PAGES = [
+    "/",
+    "/s/x",
+    "/s/reddit",
+    "/map",
+    "/incidents",
+    "/api",
+    "/incidents?service=x&active=true&since=2024-01-01",
+    "/?q=bank",
+]
 SCRIPT = re.compile(r"<script\b([^>]*)>", re.I)
 
 
@@ -28,8 +36,13 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     """An app on its own Redis holding two days of reports, an outage of `x` and incidents."""
     folder = tmp_path_factory.mktemp("pages")
     server = start_test_redis(folder)
-    settings = load_settings({"OUTAGE_DATA_DIR": str(folder / "data"), "REDIS_URL": server.url,
-                              "OUTAGE_SECRET_KEY": "s" * 32})
+    settings = load_settings(
+        {
+            "OUTAGE_DATA_DIR": str(folder / "data"),
+            "REDIS_URL": server.url,
+            "OUTAGE_SECRET_KEY": "s" * 32,
+        }
+    )
     app = create_app({"TESTING": True, "OUTAGE_SETTINGS": settings})
     conn = redis.Redis.from_url(server.url)
     seed(conn, settings, app.extensions["outage"].catalog)
@@ -45,8 +58,9 @@ def seeded_client(seeded):
 
 def figure(html: str, element_id: str) -> dict:
     """Read the JSON data block of a figure out of a page."""
-    found = re.search(rf'<script type="application/json" id="{element_id}-data">(.*?)</script>',
-                      html, re.S)
+    found = re.search(
+        rf'<script type="application/json" id="{element_id}-data">(.*?)</script>', html, re.S
+    )
     assert found, f"no figure {element_id}"
     return json.loads(found.group(1))
 
@@ -82,11 +96,17 @@ def test_fresh_service_page_says_it_is_still_learning(client) -> None:
 def test_service_page_states_the_outage_in_words_with_its_onset(seeded_client) -> None:
     html = seeded_client.get("/s/x").get_data(as_text=True)
     sentence = re.search(r'id="status-sentence"[^>]*>([^<]*)<', html).group(1)
-    assert re.fullmatch(r"User reports indicate (problems|an outage) at X \(Twitter\) since "
-                        r"\d\d:\d\d UTC\.", sentence), sentence
+    assert re.fullmatch(
+        r"User reports indicate (problems|an outage) at X \(Twitter\) since "
+        r"\d\d:\d\d UTC\.",
+        sentence,
+    ), sentence
     chart = figure(html, "chart")
-    assert [t["name"] for t in chart["data"]] == ["Expected (baseline)",
-                                                  "Upper bound of normal", "Reports"]
+    assert [t["name"] for t in chart["data"]] == [
+        "Expected (baseline)",
+        "Upper bound of normal",
+        "Reports",
+    ]
     assert len(chart["data"][-1]["x"]) == 1440
     assert chart["layout"]["shapes"], "the open incident is shaded"
     world = figure(html, "map-world")
@@ -101,12 +121,15 @@ def test_service_page_states_the_outage_in_words_with_its_onset(seeded_client) -
 def test_comments_are_escaped(seeded, seeded_client) -> None:
     conn = seeded.extensions["outage"].redis
     evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-    conn.lpush(keys.comments("github"), json.dumps(
-        {"at": "2024-01-01T00:00:00Z", "region": "GB", "problem": "api", "text": evil}))
+    conn.lpush(
+        keys.comments("github"),
+        json.dumps({"at": "2024-01-01T00:00:00Z", "region": "GB", "problem": "api", "text": evil}),
+    )
     html = seeded_client.get("/s/github").get_data(as_text=True)
     assert evil not in html
-    assert ("&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"
-            "&lt;img src=x onerror=alert(1)&gt;") in html
+    assert (
+        "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"
+    ) in html
     live = seeded_client.get("/live/s/github.json").get_json()
     assert live["comments"][0]["text"] == evil  # JSON for textContent, never innerHTML
 
@@ -190,22 +213,31 @@ def test_pages_degrade_quickly_when_redis_is_down(settings) -> None:
         assert time.monotonic() - started < 5, "one timeout per page, not one per service"
 
 
-@pytest.mark.parametrize(("status", "words"), [
-    ({"level": "unknown"}, "No reports about X have been analysed yet."),
-    ({"level": "ok", "learning": True}, "No problems detected at X; we are still learning"),
-    ({"level": "ok", "learning": False}, "User reports indicate no current problems at X."),
-    ({"level": "possible", "since": "2023-12-21T05:03:00Z"},
-     "User reports indicate possible problems at X since 05:03 UTC."),
-    ({"level": "outage", "since": None}, "User reports indicate an outage at X."),
-])
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        ({"level": "unknown"}, "No reports about X have been analysed yet."),
+        ({"level": "ok", "learning": True}, "No problems detected at X; we are still learning"),
+        ({"level": "ok", "learning": False}, "User reports indicate no current problems at X."),
+        (
+            {"level": "possible", "since": "2023-12-21T05:03:00Z"},
+            "User reports indicate possible problems at X since 05:03 UTC.",
+        ),
+        ({"level": "outage", "since": None}, "User reports indicate an outage at X."),
+    ],
+)
 def test_status_sentence(status: dict, words: str) -> None:
     full = {"learning": False, "since": None, **status}
     assert pages.status_sentence("X", full).startswith(words)
 
 
 def test_series_parsing_keeps_gaps_and_drops_absent_baselines() -> None:
-    body = {"timestamps": ["2023-12-21T05:42:00Z", "2023-12-21T05:43:00Z"],
-            "reports": [3, None], "expected": [None, None], "upper": [4.5, 5.0]}
+    body = {
+        "timestamps": ["2023-12-21T05:42:00Z", "2023-12-21T05:43:00Z"],
+        "reports": [3, None],
+        "expected": [None, None],
+        "upper": [4.5, 5.0],
+    }
     s = pagedata.parse_series(body)
     assert s.times == [1703137320, 1703137380]
     assert s.reports[0] == 3.0 and s.reports[1] != s.reports[1]  # NaN: a gap
@@ -213,24 +245,40 @@ def test_series_parsing_keeps_gaps_and_drops_absent_baselines() -> None:
     assert pagedata.parse_series(None).times == ()
 
 
-@pytest.mark.parametrize(("value", "epoch"), [
-    ("2023-12-21T05:42:00Z", 1703137320), ("2023-12-21T05:42:00", 1703137320),
-    (1703137320, 1703137320), (1703137320000, 1703137320), (28385622, 1703137320),
-    ("yesterday", None), (None, None), (True, None)])
+@pytest.mark.parametrize(
+    ("value", "epoch"),
+    [
+        ("2023-12-21T05:42:00Z", 1703137320),
+        ("2023-12-21T05:42:00", 1703137320),
+        (1703137320, 1703137320),
+        (1703137320000, 1703137320),
+        (28385622, 1703137320),
+        ("yesterday", None),
+        (None, None),
+        (True, None),
+    ],
+)
 def test_to_epoch(value, epoch) -> None:
     assert pagedata.to_epoch(value) == epoch
 
 
 def test_map_rows_skip_malformed_items() -> None:
-    rows = pagedata.parse_regions({"regions": [
-        {"region": "us", "observed": 4, "expected": 2.0, "ratio": 2.0},
-        {"region": "GB", "observed": 1, "expected": None, "ratio": None},
-        {"observed": 3}, "junk", {"region": "*", "observed": 9, "expected": 1}]})
+    rows = pagedata.parse_regions(
+        {
+            "regions": [
+                {"region": "us", "observed": 4, "expected": 2.0, "ratio": 2.0},
+                {"region": "GB", "observed": 1, "expected": None, "ratio": None},
+                {"observed": 3},
+                "junk",
+                {"region": "*", "observed": 9, "expected": 1},
+            ]
+        }
+    )
     assert [(r.region, r.effective_ratio) for r in rows] == [("US", 2.0), ("GB", None)]
 
 
 def _luminance(hex_colour: str) -> float:
-    channels = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
     lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
     return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
 
@@ -243,10 +291,19 @@ def contrast(a: str, b: str) -> float:
 def test_text_colours_meet_wcag_aa_contrast() -> None:
     text = (Path(pages.__file__).parent / "static" / "site.css").read_text()
     var = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-fA-F]{6})", text))
-    pairs = [("fg", "bg"), ("fg", "card"), ("muted", "card"), ("muted", "bg"),
-             ("accent", "card"), ("accent", "bg"), ("ok-fg", "ok-bg"),
-             ("possible-fg", "possible-bg"), ("problems-fg", "problems-bg"),
-             ("outage-fg", "outage-bg"), ("unknown-fg", "unknown-bg")]
+    pairs = [
+        ("fg", "bg"),
+        ("fg", "card"),
+        ("muted", "card"),
+        ("muted", "bg"),
+        ("accent", "card"),
+        ("accent", "bg"),
+        ("ok-fg", "ok-bg"),
+        ("possible-fg", "possible-bg"),
+        ("problems-fg", "problems-bg"),
+        ("outage-fg", "outage-bg"),
+        ("unknown-fg", "unknown-bg"),
+    ]
     for fg, bg in pairs:
         assert contrast(var[fg], var[bg]) >= 4.5, (fg, bg, contrast(var[fg], var[bg]))
     assert contrast("#ffffff", var["accent"]) >= 4.5  # button text

@@ -26,14 +26,17 @@ OK = {"service": "x", "problem": "app"}
 
 
 def make_client(settings, **changes):
-    app = create_app({"TESTING": True,
-                      "OUTAGE_SETTINGS": dataclasses.replace(settings, **changes)})
+    app = create_app({"TESTING": True, "OUTAGE_SETTINGS": dataclasses.replace(settings, **changes)})
     return app, app.test_client()
 
 
 def post(client, body=OK, ip="198.51.100.7", ua="ua", headers=None):
-    return client.post(URL, json=body, headers={"User-Agent": ua, **(headers or {})},
-                       environ_base={"REMOTE_ADDR": ip})
+    return client.post(
+        URL,
+        json=body,
+        headers={"User-Agent": ua, **(headers or {})},
+        environ_base={"REMOTE_ADDR": ip},
+    )
 
 
 # ------------------------------------------------------------------------- rate limits
@@ -66,16 +69,18 @@ def test_a_wrong_key_is_limited_like_an_anonymous_client(settings, redis_conn) -
 def test_the_form_and_the_api_share_one_budget(settings, redis_conn) -> None:
     _, client = make_client(settings, rate_limit="1 per minute")
     assert post(client).status_code == 202
-    resp = client.post("/s/x", data={"problem": "app"}, environ_base={"REMOTE_ADDR":
-                                                                        "198.51.100.7"})
+    resp = client.post(
+        "/s/x", data={"problem": "app"}, environ_base={"REMOTE_ADDR": "198.51.100.7"}
+    )
     assert resp.status_code == 429 and resp.headers["Retry-After"]
 
 
 def test_a_failing_limiter_lets_reports_through_and_logs(settings, redis_conn, caplog) -> None:
     app, client = make_client(settings, rate_limit="1 per minute")
     limiter = app.extensions["outage_limiter"]
-    dead = storage_from_string(f"redis://127.0.0.1:{free_port()}/0", socket_timeout=0.3,
-                               socket_connect_timeout=0.3)
+    dead = storage_from_string(
+        f"redis://127.0.0.1:{free_port()}/0", socket_timeout=0.3, socket_connect_timeout=0.3
+    )
     limiter._storage, limiter._limiter = dead, FixedWindowRateLimiter(dead)
     with caplog.at_level(logging.ERROR):
         statuses = [post(client, ua=f"u{i}").status_code for i in range(3)]
@@ -125,8 +130,7 @@ def test_no_raw_ip_is_stored_anywhere(settings, redis_conn) -> None:
     _, client = make_client(settings, trusted_proxies=1)
     for i, ip in enumerate(IPS):
         post(client, {**OK, "comment": "slow"}, ip=ip, ua=f"agent-{i}")
-        post(client, {**OK, "problem": "login"}, ip="10.9.8.7",
-             headers={"X-Forwarded-For": ip})
+        post(client, {**OK, "problem": "login"}, ip="10.9.8.7", headers={"X-Forwarded-For": ip})
         client.post("/s/x", data={"problem": "app"}, environ_base={"REMOTE_ADDR": ip})
     post(client, {"reports": [{**OK, "reporter": "someone"}]}, ip=IPS[0], headers=AUTH)
     blob = dump(redis_conn)

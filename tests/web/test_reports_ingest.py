@@ -20,12 +20,17 @@ from workers.config import DEFAULT_CATALOG
 NOW = 1_700_000_000.0
 
 
-@pytest.mark.parametrize("ip,prefix", [
-    ("203.0.113.77", "203.0.113.0/24"),
-    ("::ffff:203.0.113.77", "203.0.113.0/24"),
-    ("2001:db8:abcd:12::7", "2001:db8:abcd::/48"),
-    (None, "-"), ("", "-"), ("not-an-ip", "-"),
-])
+@pytest.mark.parametrize(
+    "ip,prefix",
+    [
+        ("203.0.113.77", "203.0.113.0/24"),
+        ("::ffff:203.0.113.77", "203.0.113.0/24"),
+        ("2001:db8:abcd:12::7", "2001:db8:abcd::/48"),
+        (None, "-"),
+        ("", "-"),
+        ("not-an-ip", "-"),
+    ],
+)
 def test_network_prefix(ip, prefix) -> None:
     assert network_prefix(ip) == prefix
 
@@ -68,8 +73,14 @@ def test_at_window() -> None:
     assert clean_at("2023-11-14T23:13:20+01:00", NOW) == NOW
     assert clean_at("2023-11-14T22:05:00Z", NOW) == NOW - 500
     assert clean_at("2023-11-14T22:13:50Z", NOW) == NOW  # small clock skew is clamped
-    for bad in ("2023-11-14T22:00:00Z", "2023-11-14T22:20:00Z", "2023-11-14T22:13:20",
-                "yesterday", "", "2023-11-14T22:13:20Z" * 3):
+    for bad in (
+        "2023-11-14T22:00:00Z",
+        "2023-11-14T22:20:00Z",
+        "2023-11-14T22:13:20",
+        "yesterday",
+        "",
+        "2023-11-14T22:13:20Z" * 3,
+    ):
         with pytest.raises(Invalid) as exc:
             clean_at(bad, NOW)
         assert exc.value.field == "at"
@@ -80,17 +91,37 @@ def test_validator_single_and_batch() -> None:
     anon = Sender(ip="203.0.113.7", user_agent="ua", default_region="DE")
     report = v.single({"service": "x", "problem": "app"}, anon, NOW)
     assert (report.service, report.problem, report.region, report.minute) == (
-        "x", "app", "DE", int(NOW // 60))
+        "x",
+        "app",
+        "DE",
+        int(NOW // 60),
+    )
     assert report.reporter == v.hasher.anonymous("203.0.113.7", "ua")
     partner = Sender(ip="198.51.100.1", key_id="acme", source="key:acme")
-    good, rejected = v.batch({"reports": [
-        {"service": "x", "problem": "app", "reporter": "u1"},
-        {"service": "x", "problem": "app"},
-        {"service": "x", "problem": "bogus"},
-    ]}, partner, NOW)
-    assert [r.reporter for r in good] == [v.hasher.partner("acme", "u1"),
-                                          v.hasher.partner("acme", "")]
+    good, rejected = v.batch(
+        {
+            "reports": [
+                {"service": "x", "problem": "app", "reporter": "u1"},
+                {"service": "x", "problem": "app"},
+                {"service": "x", "problem": "bogus"},
+            ]
+        },
+        partner,
+        NOW,
+    )
+    assert [r.reporter for r in good] == [
+        v.hasher.partner("acme", "u1"),
+        v.hasher.partner("acme", ""),
+    ]
     assert good[0].network == good[0].reporter and good[0].source == "key:acme"
-    assert rejected == [{"index": 2, "error": {"code": "invalid", "field": "problem",
-                                               "message": rejected[0]["error"]["message"]}}]
+    assert rejected == [
+        {
+            "index": 2,
+            "error": {
+                "code": "invalid",
+                "field": "problem",
+                "message": rejected[0]["error"]["message"],
+            },
+        }
+    ]
     assert "app" in rejected[0]["error"]["message"]

@@ -25,14 +25,21 @@ def fresh_cache() -> Iterator[None]:
 @pytest.fixture
 def job_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Callable[..., Settings]:
     """Return a function that points jobs (which read the environment) at the test Redis."""
+
     def apply(webhooks: list[dict] | None = None, **extra: str) -> Settings:
-        env = {**settings.as_env(), "OUTAGE_DETECT_GRACE": "0", "OUTAGE_WEBHOOK_TIMEOUT": "2",
-               "OUTAGE_WEBHOOKS": json.dumps(webhooks or []), **extra}
+        env = {
+            **settings.as_env(),
+            "OUTAGE_DETECT_GRACE": "0",
+            "OUTAGE_WEBHOOK_TIMEOUT": "2",
+            "OUTAGE_WEBHOOKS": json.dumps(webhooks or []),
+            **extra,
+        }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         from workers.config import load_settings
 
         return load_settings()
+
     return apply
 
 

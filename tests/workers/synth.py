@@ -19,8 +19,9 @@ Row = tuple[int, str, str, str, int, int | None]
 """(epoch minute, service, region, problem, reports, reporters or None), as in replay."""
 
 
-def quiet_rows(service: str, start: int, minutes: int, leaves: Mapping[tuple[str, str], float],
-               seed: int) -> list[Row]:
+def quiet_rows(
+    service: str, start: int, minutes: int, leaves: Mapping[tuple[str, str], float], seed: int
+) -> list[Row]:
     """Return seeded Poisson rows around a daily cycle; leaves map to reporters per minute."""
     rng = np.random.default_rng(seed)
     t = np.arange(start, start + minutes)
@@ -35,11 +36,15 @@ def quiet_rows(service: str, start: int, minutes: int, leaves: Mapping[tuple[str
     return rows
 
 
-def spike_rows(service: str, start: int, minutes: int,
-               leaves: Mapping[tuple[str, str], int]) -> list[Row]:
+def spike_rows(
+    service: str, start: int, minutes: int, leaves: Mapping[tuple[str, str], int]
+) -> list[Row]:
     """Return a flat spike: each leaf gets the given reporters per minute on top."""
-    return [(m, service, region, problem, n, n) for m in range(start, start + minutes)
-            for (region, problem), n in leaves.items()]
+    return [
+        (m, service, region, problem, n, n)
+        for m in range(start, start + minutes)
+        for (region, problem), n in leaves.items()
+    ]
 
 
 def merge(*groups: Iterable[Row]) -> list[Row]:

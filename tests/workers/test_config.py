@@ -28,18 +28,25 @@ def test_running_up_is_found_through_the_data_dir(tmp_path: Path) -> None:
 
 
 def test_api_keys(tmp_path: Path) -> None:
-    s = load_settings({"OUTAGE_DATA_DIR": str(tmp_path),
-                       "OUTAGE_API_KEYS": "acme:secret-one-123, plainsecret456"})
+    s = load_settings(
+        {"OUTAGE_DATA_DIR": str(tmp_path), "OUTAGE_API_KEYS": "acme:secret-one-123, plainsecret456"}
+    )
     assert [k.id for k in s.api_keys][0] == "acme"
     assert s.api_keys[1].secret == "plainsecret456" and s.api_keys[1].id.startswith("k")
 
 
-@pytest.mark.parametrize("name,value", [
-    ("OUTAGE_DETECT_INTERVAL", "soon"), ("OUTAGE_DETECT_INTERVAL", "-1"),
-    ("OUTAGE_DEDUP_SECONDS", "0"), ("OUTAGE_APPENDFSYNC", "sometimes"),
-    ("OUTAGE_API_KEYS", "short"), ("OUTAGE_WEBHOOKS", "{not json"),
-    ("OUTAGE_WEBHOOKS", '[{"nourl": 1}]'),
-])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("OUTAGE_DETECT_INTERVAL", "soon"),
+        ("OUTAGE_DETECT_INTERVAL", "-1"),
+        ("OUTAGE_DEDUP_SECONDS", "0"),
+        ("OUTAGE_APPENDFSYNC", "sometimes"),
+        ("OUTAGE_API_KEYS", "short"),
+        ("OUTAGE_WEBHOOKS", "{not json"),
+        ("OUTAGE_WEBHOOKS", '[{"nourl": 1}]'),
+    ],
+)
 def test_bad_values_are_clear_errors(tmp_path: Path, name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load_settings({"OUTAGE_DATA_DIR": str(tmp_path), name: value})
@@ -53,14 +60,27 @@ def test_default_catalog_is_realistic() -> None:
     assert "total-blackout" in isp.problem_slugs
 
 
-@pytest.mark.parametrize("data,match", [
-    ({"services": []}, "no services"),
-    ({"categories": {}, "services": [{"slug": "a", "category": "x"}]}, "unknown category"),
-    ({"categories": {"c": {"problems": [{"slug": "p"}]}},
-      "services": [{"slug": "Bad Slug", "category": "c"}]}, "bad slug"),
-    ({"categories": {"c": {"problems": [{"slug": "p"}]}},
-      "services": [{"slug": "a", "category": "c"}, {"slug": "a", "category": "c"}]}, "twice"),
-])
+@pytest.mark.parametrize(
+    "data,match",
+    [
+        ({"services": []}, "no services"),
+        ({"categories": {}, "services": [{"slug": "a", "category": "x"}]}, "unknown category"),
+        (
+            {
+                "categories": {"c": {"problems": [{"slug": "p"}]}},
+                "services": [{"slug": "Bad Slug", "category": "c"}],
+            },
+            "bad slug",
+        ),
+        (
+            {
+                "categories": {"c": {"problems": [{"slug": "p"}]}},
+                "services": [{"slug": "a", "category": "c"}, {"slug": "a", "category": "c"}],
+            },
+            "twice",
+        ),
+    ],
+)
 def test_bad_catalogs(data: dict, match: str) -> None:
     with pytest.raises(CatalogError, match=match):
         parse_catalog(data)

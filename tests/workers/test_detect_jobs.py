@@ -15,23 +15,24 @@ from tests.workers.synth import PAST_END, merge, quiet_rows, spike_rows, write_r
 from workers import detection, incidents, jobs, keys, locks, state
 from workers.config import Settings
 
-LEAVES = {("US-CA", "app"): 1.0, ("US", "login"): 0.5, ("GB", "app"): 0.7,
-          ("*", "website"): 0.3}
+LEAVES = {("US-CA", "app"): 1.0, ("US", "login"): 0.5, ("GB", "app"): 0.7, ("*", "website"): 0.3}
 FAST = json.dumps({"windows": [1, 5], "cusum_ratios": [3.0], "close_quiet_minutes": 3})
 """Detector parameters that close incidents quickly, so short histories show a whole
 lifecycle (open, escalate, close)."""
 
 
-def dataset(end: int, days: float = 1.0, services: tuple[str, ...] = ("x", "chirp"),
-            spike_at: int = 240) -> list[tuple]:
+def dataset(
+    end: int, days: float = 1.0, services: tuple[str, ...] = ("x", "chirp"), spike_at: int = 240
+) -> list[tuple]:
     """Quiet history for each service ending at `end`, with two spikes per service: one
     `spike_at` minutes before the end that has closed by then, one still running."""
     start = end - int(days * 1440) + 1
     groups = []
     for i, service in enumerate(services):
         groups.append(quiet_rows(service, start, end - start + 1, LEAVES, seed=i + 1))
-        groups.append(spike_rows(service, end - spike_at, 20, {("US-CA", "app"): 25,
-                                                               ("GB", "app"): 10}))
+        groups.append(
+            spike_rows(service, end - spike_at, 20, {("US-CA", "app"): 25, ("GB", "app"): 10})
+        )
         groups.append(spike_rows(service, end - 5, 6, {("US-CA", "app"): 40}))
     return merge(*groups)
 
@@ -39,9 +40,17 @@ def dataset(end: int, days: float = 1.0, services: tuple[str, ...] = ("x", "chir
 def run_shards(qconn: redis.Redis, settings: Settings, now: float, cycle: int = 1) -> list:
     """Enqueue and run one detection job per shard as of `now`; return their results."""
     queue = Queue("detect", connection=qconn)
-    queued = [queue.enqueue("workers.jobs.detect_shard", shard, settings.shards, cycle,
-                            now=now, job_id=f"detect-{shard}-{cycle}-{time.time_ns()}")
-              for shard in range(settings.shards)]
+    queued = [
+        queue.enqueue(
+            "workers.jobs.detect_shard",
+            shard,
+            settings.shards,
+            cycle,
+            now=now,
+            job_id=f"detect-{shard}-{cycle}-{time.time_ns()}",
+        )
+        for shard in range(settings.shards)
+    ]
     run_worker(qconn)
     return [job.return_value() for job in queued]
 
@@ -53,26 +62,43 @@ def stored(conn: redis.Redis) -> dict[str, dict]:
 
 def as_replay(doc: dict) -> dict:
     """Keep the DESIGN 3.2 fields of a stored incident document."""
-    fields = ("service", "region", "problem", "started_at", "detected_at", "ended_at",
-              "severity", "peak_per_min", "expected_per_min", "p_value", "regions",
-              "problems")
+    fields = (
+        "service",
+        "region",
+        "problem",
+        "started_at",
+        "detected_at",
+        "ended_at",
+        "severity",
+        "peak_per_min",
+        "expected_per_min",
+        "p_value",
+        "regions",
+        "problems",
+    )
     return {k: doc[k] for k in fields}
 
 
-@pytest.mark.parametrize("raw,expected", [
-    ({b"r|US-CA|app": b"3", b"u|US-CA|app": b"2"}, {("US-CA", "app"): (3, 2)}),
-    ({b"r|*|login": b"4"}, {("*", "login"): (4, None)}),
-    ({b"u|GB|app": b"5"}, {("GB", "app"): (5, 5)}),
-    ({b"r|GB|app": b"1", b"u|GB|app": b"3"}, {("GB", "app"): (3, 3)}),
-    ({b"r|ZZ|app": b"1", b"x|US|app": b"1", b"r|US": b"2", b"r|US|app": b"1"},
-     {("US", "app"): (1, None)}),
-])
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ({b"r|US-CA|app": b"3", b"u|US-CA|app": b"2"}, {("US-CA", "app"): (3, 2)}),
+        ({b"r|*|login": b"4"}, {("*", "login"): (4, None)}),
+        ({b"u|GB|app": b"5"}, {("GB", "app"): (5, 5)}),
+        ({b"r|GB|app": b"1", b"u|GB|app": b"3"}, {("GB", "app"): (3, 3)}),
+        (
+            {b"r|ZZ|app": b"1", b"x|US|app": b"1", b"r|US": b"2", b"r|US|app": b"1"},
+            {("US", "app"): (1, None)},
+        ),
+    ],
+)
 def test_minute_hash_parsing(raw: dict, expected: dict) -> None:
     assert detection.parse_minute_hash(raw) == expected
 
 
-@pytest.mark.parametrize("now,grace,minute", [(600.0, 0, 9), (605.0, 5, 9), (604.9, 5, 8),
-                                              (659.0, 0, 9)])
+@pytest.mark.parametrize(
+    "now,grace,minute", [(600.0, 0, 9), (605.0, 5, 9), (604.9, 5, 8), (659.0, 0, 9)]
+)
 def test_last_complete_minute_waits_for_the_grace(now, grace, minute) -> None:
     assert detection.last_complete_minute(now, grace) == minute
 
@@ -106,8 +132,9 @@ def test_live_detection_equals_replay(redis_conn: redis.Redis, job_env) -> None:
 
 
 def test_a_job_run_twice_changes_nothing(redis_conn: redis.Redis, job_env, receiver) -> None:
-    settings = job_env([{"url": receiver.url, "secret": "s3cret", "services": []}],
-                       OUTAGE_DETECTOR_PARAMS=FAST)
+    settings = job_env(
+        [{"url": receiver.url, "secret": "s3cret", "services": []}], OUTAGE_DETECTOR_PARAMS=FAST
+    )
     end = PAST_END
     write_rows(redis_conn, dataset(end, days=0.5, services=("x",)))
     now = (end + 1) * 60 + 0.5
@@ -119,22 +146,29 @@ def test_a_job_run_twice_changes_nothing(redis_conn: redis.Redis, job_env, recei
     # a save that was lost): every event is applied twice.
     again = run_shards(redis_conn, settings, now)
     assert sum(r["minutes"] for r in again) == 0
-    redis_conn.delete(*(keys.detector_part("x", p) for p in state.part_names()),
-                      keys.detector_version("x"))
+    redis_conn.delete(
+        *(keys.detector_part("x", p) for p in state.part_names()), keys.detector_version("x")
+    )
     state.CACHE.entries.clear()
     redone = run_shards(redis_conn, settings, now, cycle=2)
     assert sum(r["minutes"] for r in redone) > 0 and any(r["events"] for r in redone)
     assert stored(redis_conn) == before
     assert len(receiver.requests) == posts
-    ids = [json.loads(r["body"])["incident"]["id"] + json.loads(r["body"])["event"]
-           + json.loads(r["body"])["minute"] for r in receiver.requests]
+    ids = [
+        json.loads(r["body"])["incident"]["id"]
+        + json.loads(r["body"])["event"]
+        + json.loads(r["body"])["minute"]
+        for r in receiver.requests
+    ]
     assert len(ids) == len(set(ids))
 
 
-def test_a_crash_after_the_transaction_loses_no_follow_up(redis_conn: redis.Redis, job_env,
-                                                          receiver, monkeypatch) -> None:
-    settings = job_env([{"url": receiver.url, "secret": "s3cret", "services": ["x"]}],
-                       OUTAGE_DETECTOR_PARAMS=FAST)
+def test_a_crash_after_the_transaction_loses_no_follow_up(
+    redis_conn: redis.Redis, job_env, receiver, monkeypatch
+) -> None:
+    settings = job_env(
+        [{"url": receiver.url, "secret": "s3cret", "services": ["x"]}], OUTAGE_DETECTOR_PARAMS=FAST
+    )
     end = PAST_END
     write_rows(redis_conn, dataset(end, days=0.5, services=("x",)))
     real = detection.drain_outbox
@@ -199,8 +233,9 @@ def test_catch_up_stops_at_the_budget_and_resumes(redis_conn: redis.Redis, job_e
 def test_catch_up_starts_within_the_retention(redis_conn: redis.Redis, job_env) -> None:
     settings = job_env(OUTAGE_RETENTION_DAYS="1")
     end = int(time.time() // 60) - 1
-    write_rows(redis_conn, [(end - 3 * 1440, "x", "US", "app", 1, 1), (end, "x", "US", "app",
-                                                                         1, 1)])
+    write_rows(
+        redis_conn, [(end - 3 * 1440, "x", "US", "app", 1, 1), (end, "x", "US", "app", 1, 1)]
+    )
     out = detection.run_service(redis_conn, redis_conn, settings, "x", (end + 1) * 60)
     assert out.minutes == 1440
 
@@ -229,13 +264,22 @@ def test_unusable_parts_are_rebuilt(redis_conn: redis.Redis, job_env) -> None:
     assert again.minutes == end + 1 - int(redis_conn.get(keys.first_minute("x"))) + 1
 
 
-def test_maintenance_trims_old_incidents_and_repairs_the_open_set(redis_conn: redis.Redis,
-                                                                   job_env) -> None:
+def test_maintenance_trims_old_incidents_and_repairs_the_open_set(
+    redis_conn: redis.Redis, job_env
+) -> None:
     job_env(OUTAGE_INCIDENT_DAYS="1")
-    old = {"id": "x:old", "status": "closed", "started_at": "2020-01-01T00:00:00Z",
-           "ended_at": "2020-01-01T01:00:00Z"}
-    gone = {"id": "x:gone", "status": "open", "started_at": "2020-01-02T00:00:00Z",
-            "ended_at": None}
+    old = {
+        "id": "x:old",
+        "status": "closed",
+        "started_at": "2020-01-01T00:00:00Z",
+        "ended_at": "2020-01-01T01:00:00Z",
+    }
+    gone = {
+        "id": "x:gone",
+        "status": "open",
+        "started_at": "2020-01-02T00:00:00Z",
+        "ended_at": None,
+    }
     stamp = time.strftime("%Y-%m-%dT%H:%M:00Z", time.gmtime())
     closed = {"id": "x:closed", "status": "closed", "started_at": stamp, "ended_at": stamp}
     for doc in (old, closed):
@@ -251,16 +295,18 @@ def test_maintenance_trims_old_incidents_and_repairs_the_open_set(redis_conn: re
     assert redis_conn.zrange(keys.ALL_INCIDENTS, 0, -1) == [b"x|x:closed"]
 
 
-def test_a_persistent_worker_checkpoints_every_few_minutes(redis_conn: redis.Redis,
-                                                          job_env) -> None:
+def test_a_persistent_worker_checkpoints_every_few_minutes(
+    redis_conn: redis.Redis, job_env
+) -> None:
     settings = job_env()
     end = int(time.time() // 60) - 1
     write_rows(redis_conn, quiet_rows("x", end - 400, 401, LEAVES, seed=9))
     detection.run_service(redis_conn, redis_conn, settings, "x", (end - 20 + 1) * 60)
     versions, stamps, eventful = [], [], 0
     for minute in range(end - 19, end + 1):
-        out = detection.run_service(redis_conn, redis_conn, settings, "x", (minute + 1) * 60,
-                                    checkpoint_every=5)
+        out = detection.run_service(
+            redis_conn, redis_conn, settings, "x", (minute + 1) * 60, checkpoint_every=5
+        )
         eventful += bool(out.events)  # an incident change always saves the parts too
         versions.append(redis_conn.get(keys.detector_version("x")))
         stamps.append(json.loads(redis_conn.get(keys.status("x")))["updated_at"])
@@ -277,8 +323,9 @@ def test_a_persistent_worker_checkpoints_every_few_minutes(redis_conn: redis.Red
     assert redis_conn.get(keys.status("x")) == status
 
 
-def test_an_idle_cycle_does_not_load_the_detector(redis_conn: redis.Redis, job_env,
-                                                  monkeypatch) -> None:
+def test_an_idle_cycle_does_not_load_the_detector(
+    redis_conn: redis.Redis, job_env, monkeypatch
+) -> None:
     settings = job_env()
     end = int(time.time() // 60) - 1
     write_rows(redis_conn, dataset(end, days=0.1, services=("x",)))
@@ -293,10 +340,12 @@ def test_an_idle_cycle_does_not_load_the_detector(redis_conn: redis.Redis, job_e
     assert out.minutes == 0 and out.last_minute == end
 
 
-def test_an_open_incident_lost_by_a_rebuild_is_closed(redis_conn: redis.Redis, job_env,
-                                                      receiver) -> None:
-    settings = job_env([{"url": receiver.url, "secret": "s", "services": []}],
-                       OUTAGE_DETECTOR_PARAMS=FAST)
+def test_an_open_incident_lost_by_a_rebuild_is_closed(
+    redis_conn: redis.Redis, job_env, receiver
+) -> None:
+    settings = job_env(
+        [{"url": receiver.url, "secret": "s", "services": []}], OUTAGE_DETECTOR_PARAMS=FAST
+    )
     end = PAST_END
     write_rows(redis_conn, dataset(end, days=0.5, services=("x",)))
     now = (end + 1) * 60 + 0.5
@@ -314,8 +363,11 @@ def test_an_open_incident_lost_by_a_rebuild_is_closed(redis_conn: redis.Redis, j
     closed = next(d for d in doc if d["id"] == open_doc["id"])
     assert closed["ended_at"] and closed["events"][-1]["reason"] == "rebuilt"
     run_worker(redis_conn)
-    events = [json.loads(r["body"])["event"] for r in receiver.requests
-              if json.loads(r["body"])["incident"]["id"] == open_doc["id"]]
+    events = [
+        json.loads(r["body"])["event"]
+        for r in receiver.requests
+        if json.loads(r["body"])["incident"]["id"] == open_doc["id"]
+    ]
     assert events.count("close") == 1
 
 

@@ -39,13 +39,16 @@ def hash_of(redis_conn, service: str, offset: int) -> dict[str, int]:
 
 
 def test_load_writes_counts_and_is_idempotent(env, redis_conn, tmp_path, capsys) -> None:
-    path = write_csv(tmp_path / "c.csv", [
-        f"{minute(10)},x,US,app,7,5",
-        f"{minute(10)},x,US-CA,login,3,",
-        f"{minute(12)},youtube,*,streaming,2,2",
-        f"{minute(10)},x,US,app,1,1",  # a repeated row is summed, as replay does
-        f"{minute(11)},x,GB,app,0,0",
-    ])
+    path = write_csv(
+        tmp_path / "c.csv",
+        [
+            f"{minute(10)},x,US,app,7,5",
+            f"{minute(10)},x,US-CA,login,3,",
+            f"{minute(12)},youtube,*,streaming,2,2",
+            f"{minute(10)},x,US,app,1,1",  # a repeated row is summed, as replay does
+            f"{minute(11)},x,GB,app,0,0",
+        ],
+    )
     assert main([str(path)]) == 0
     first = {"r|US|app": 8, "u|US|app": 6, "r|US-CA|login": 3, "u|US-CA|login": 3}
     assert hash_of(redis_conn, "x", 10) == first
@@ -70,8 +73,7 @@ def test_load_adds_to_live_minutes_only_what_it_names(env, redis_conn, tmp_path)
 
 
 def test_load_resets_the_services_detector(env, redis_conn, tmp_path) -> None:
-    parts = [keys.detector_part("x", p) for p in ("index", "history", "baseline", "state",
-                                                   "meta")]
+    parts = [keys.detector_part("x", p) for p in ("index", "history", "baseline", "state", "meta")]
     others = [keys.detector_version("x"), keys.baseline_version("x")]
     for k in parts + others + [keys.detector_part("youtube", "state"), keys.status("x")]:
         redis_conn.set(k, b"blob")
@@ -93,17 +95,21 @@ def test_load_waits_for_a_running_detection_job(env, redis_conn, tmp_path, monke
 
 
 def test_rows_without_reporters_count_reports_as_reporters(env, redis_conn, tmp_path) -> None:
-    path = write_csv(tmp_path / "c.csv", [f"{minute(2)},x,DE,app,6"],
-                     header="minute,service,region,problem,reports\n")
+    path = write_csv(
+        tmp_path / "c.csv",
+        [f"{minute(2)},x,DE,app,6"],
+        header="minute,service,region,problem,reports\n",
+    )
     assert main([str(path)]) == 0
     assert hash_of(redis_conn, "x", 2) == {"r|DE|app": 6, "u|DE|app": 6}
 
 
 def test_columns_in_any_order_and_unsorted_rows(env, redis_conn, tmp_path) -> None:
-    path = write_csv(tmp_path / "c.csv", [f"3,app,{minute(1)},x,US",
-                                          f"2,app,{minute(9)},x,US",
-                                          f"1,app,{minute(1)},x,US"],
-                     header="reports,problem,minute,service,region\n")
+    path = write_csv(
+        tmp_path / "c.csv",
+        [f"3,app,{minute(1)},x,US", f"2,app,{minute(9)},x,US", f"1,app,{minute(1)},x,US"],
+        header="reports,problem,minute,service,region\n",
+    )
     assert main([str(path)]) == 0
     assert hash_of(redis_conn, "x", 1)["r|US|app"] == 4
     assert hash_of(redis_conn, "x", 9)["r|US|app"] == 2
@@ -115,16 +121,19 @@ def test_large_sorted_file_streams_in_chunks(env, redis_conn, tmp_path, monkeypa
     monkeypatch.setattr(load, "FLUSH_FIELDS", 50)
     rows = [f"{minute(m)},x,US,app,{m},{m}" for m in range(300, 0, -1)]
     assert main([str(write_csv(tmp_path / "c.csv", rows)), "--quiet"]) == 0
-    assert all(hash_of(redis_conn, "x", m) == {"r|US|app": m, "u|US|app": m}
-               for m in range(1, 301))
+    assert all(hash_of(redis_conn, "x", m) == {"r|US|app": m, "u|US|app": m} for m in range(1, 301))
 
 
-def test_old_and_future_rows_are_skipped_with_a_warning(env, redis_conn, tmp_path,
-                                                        capsys) -> None:
+def test_old_and_future_rows_are_skipped_with_a_warning(env, redis_conn, tmp_path, capsys) -> None:
     too_old = env.retention_days * 1440 + 5
-    path = write_csv(tmp_path / "c.csv", [f"{minute(too_old)},x,US,app,1,1",
-                                          f"{minute(-60)},x,US,app,1,1",
-                                          f"{minute(4)},x,US,app,1,1"])
+    path = write_csv(
+        tmp_path / "c.csv",
+        [
+            f"{minute(too_old)},x,US,app,1,1",
+            f"{minute(-60)},x,US,app,1,1",
+            f"{minute(4)},x,US,app,1,1",
+        ],
+    )
     assert main([str(path)]) == 0
     assert not redis_conn.exists(keys.minute_counts("x", NOW - too_old))
     assert not redis_conn.exists(keys.minute_counts("x", NOW + 60))
@@ -133,21 +142,25 @@ def test_old_and_future_rows_are_skipped_with_a_warning(env, redis_conn, tmp_pat
     assert "skipped 1 rows older than the retention" in err and "1 rows in the future" in err
 
 
-@pytest.mark.parametrize("rows,message", [
-    (["2024-01-01T00:00:00Z,x,US,app,1,1", "garbage,x,US,app,1,1"], "not an ISO 8601"),
-    (["2024-01-01T00:00:30Z,x,US,app,1,1"], "whole minute"),
-    (["2024-01-01T00:00:00,x,US,app,1,1"], "UTC offset"),
-    (["2024-01-01T00:00:00Z,x,XX,app,1,1"], "unknown ISO 3166-1"),
-    (["2024-01-01T00:00:00Z,x,US,app,-1,0"], "reporters <= reports"),
-    (["2024-01-01T00:00:00Z,x,US,app,1,2"], "reporters <= reports"),
-    (["2024-01-01T00:00:00Z,x,US,app,many,1"], "invalid literal"),
-    (["2024-01-01T00:00:00Z,x,US,app,1"], "expected 6 fields"),
-    (["2024-01-01T00:00:00Z,,US,app,1,1"], "must not be empty"),
-    (["2024-01-01T00:00:00Z,x,US,streaming,1,1"], "x has no problem 'streaming'"),
-    (["2024-01-01T00:00:00Z,acme,US,app,1,1"], "services not in the catalog: acme"),
-])
-def test_bad_files_load_nothing_and_say_why(env, redis_conn, tmp_path, capsys, rows,
-                                            message) -> None:
+@pytest.mark.parametrize(
+    "rows,message",
+    [
+        (["2024-01-01T00:00:00Z,x,US,app,1,1", "garbage,x,US,app,1,1"], "not an ISO 8601"),
+        (["2024-01-01T00:00:30Z,x,US,app,1,1"], "whole minute"),
+        (["2024-01-01T00:00:00,x,US,app,1,1"], "UTC offset"),
+        (["2024-01-01T00:00:00Z,x,XX,app,1,1"], "unknown ISO 3166-1"),
+        (["2024-01-01T00:00:00Z,x,US,app,-1,0"], "reporters <= reports"),
+        (["2024-01-01T00:00:00Z,x,US,app,1,2"], "reporters <= reports"),
+        (["2024-01-01T00:00:00Z,x,US,app,many,1"], "invalid literal"),
+        (["2024-01-01T00:00:00Z,x,US,app,1"], "expected 6 fields"),
+        (["2024-01-01T00:00:00Z,,US,app,1,1"], "must not be empty"),
+        (["2024-01-01T00:00:00Z,x,US,streaming,1,1"], "x has no problem 'streaming'"),
+        (["2024-01-01T00:00:00Z,acme,US,app,1,1"], "services not in the catalog: acme"),
+    ],
+)
+def test_bad_files_load_nothing_and_say_why(
+    env, redis_conn, tmp_path, capsys, rows, message
+) -> None:
     good = f"{minute(1)},x,US,app,1,1"
     assert main([str(write_csv(tmp_path / "c.csv", [good, *rows]))]) == 2
     err = capsys.readouterr().err

@@ -8,13 +8,29 @@ import redis
 from tests.workers.synth import merge, quiet_rows, write_rows
 from workers import keys, queries
 
-LEAVES = {("US-CA", "app"): 2.0, ("US-NY", "login"): 1.0, ("US", "app"): 0.5,
-          ("GB", "app"): 1.0, ("GB-ENG", "website"): 0.5, ("*", "app"): 0.3}
+LEAVES = {
+    ("US-CA", "app"): 2.0,
+    ("US-NY", "login"): 1.0,
+    ("US", "app"): 0.5,
+    ("GB", "app"): 1.0,
+    ("GB-ENG", "website"): 0.5,
+    ("*", "app"): 0.3,
+}
 
 
-@pytest.mark.parametrize("region,problem", [(None, None), ("US", None), ("US-CA", None),
-                                            ("GB", "app"), (None, "login"), ("US", "app"),
-                                            ("FR", None), (None, "nope")])
+@pytest.mark.parametrize(
+    "region,problem",
+    [
+        (None, None),
+        ("US", None),
+        ("US-CA", None),
+        ("GB", "app"),
+        (None, "login"),
+        ("US", "app"),
+        ("FR", None),
+        (None, "nope"),
+    ],
+)
 def test_scope_sums_match_python(redis_conn: redis.Redis, region, problem) -> None:
     rows = merge(quiet_rows("x", 1000, 300, LEAVES, seed=5))
     write_rows(redis_conn, rows)
@@ -26,9 +42,16 @@ def test_scope_sums_match_python(redis_conn: redis.Redis, region, problem) -> No
     assert (raw >= counted).all()
 
 
-@pytest.mark.parametrize("leaf,level,target", [("US-CA", "country", "US"),
-                                               ("US", "country", "US"), ("*", "country", None),
-                                               ("US-CA", "US", "US-CA"), ("US", "US", None),
-                                               ("GB-ENG", "US", None)])
+@pytest.mark.parametrize(
+    "leaf,level,target",
+    [
+        ("US-CA", "country", "US"),
+        ("US", "country", "US"),
+        ("*", "country", None),
+        ("US-CA", "US", "US-CA"),
+        ("US", "US", None),
+        ("GB-ENG", "US", None),
+    ],
+)
 def test_map_regions(leaf: str, level: str, target) -> None:
     assert queries.map_region(leaf, level) == target

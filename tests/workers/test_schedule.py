@@ -32,8 +32,9 @@ def test_a_cycle_is_enqueued_once(redis_conn: redis.Redis, settings: Settings) -
     assert job.args == (0, 4, cycle) and job.ttl == 60
 
 
-def test_a_restarted_scheduler_does_not_repeat_a_cycle(redis_conn: redis.Redis,
-                                                       settings: Settings) -> None:
+def test_a_restarted_scheduler_does_not_repeat_a_cycle(
+    redis_conn: redis.Redis, settings: Settings
+) -> None:
     now = 1_700_000_000.0
     schedule.enqueue_cycle(settings, redis_conn, redis_conn, now)
     redis_conn.delete(keys.SCHEDULER_CYCLE)  # even if the cycle marker were lost
@@ -41,8 +42,9 @@ def test_a_restarted_scheduler_does_not_repeat_a_cycle(redis_conn: redis.Redis,
     assert len(queued(redis_conn, "detect")) == 4
 
 
-def test_racing_schedulers_claim_each_cycle_once(redis_conn: redis.Redis,
-                                                 settings: Settings) -> None:
+def test_racing_schedulers_claim_each_cycle_once(
+    redis_conn: redis.Redis, settings: Settings
+) -> None:
     results: list[bool] = []
     barrier = threading.Barrier(8)
 

@@ -20,9 +20,12 @@ DOC = {"id": "x:2024-01-01T00:00:00Z", "service": "x", "status": "open"}
 
 def entry(url: str, kind: str = "open", minute: int = 100) -> dict:
     sub = webhooks.subscription_id(url)
-    return {"type": "webhook", "subscription": sub,
-            "delivery": webhooks.delivery_id(sub, "x", DOC["id"], kind, minute),
-            "payload": webhooks.payload(kind, "x", minute, DOC)}
+    return {
+        "type": "webhook",
+        "subscription": sub,
+        "delivery": webhooks.delivery_id(sub, "x", DOC["id"], kind, minute),
+        "payload": webhooks.payload(kind, "x", minute, DOC),
+    }
 
 
 def test_signature_is_hmac_of_timestamp_and_body() -> None:
@@ -37,11 +40,16 @@ def test_signature_is_hmac_of_timestamp_and_body() -> None:
     assert not webhooks.verify("k", "soon", body, sig)
 
 
-@pytest.mark.parametrize("url,shown", [
-    ("https://user:pw@hooks.example.com:8443/a/b?token=secret#x",
-     "https://hooks.example.com:8443/a/b"),
-    ("http://127.0.0.1/hook", "http://127.0.0.1/hook"),
-])
+@pytest.mark.parametrize(
+    "url,shown",
+    [
+        (
+            "https://user:pw@hooks.example.com:8443/a/b?token=secret#x",
+            "https://hooks.example.com:8443/a/b",
+        ),
+        ("http://127.0.0.1/hook", "http://127.0.0.1/hook"),
+    ],
+)
 def test_public_url_hides_credentials(url: str, shown: str) -> None:
     assert webhooks.public_url(url) == shown
 
@@ -49,8 +57,10 @@ def test_public_url_hides_credentials(url: str, shown: str) -> None:
 def test_subscriptions_filter_by_service(settings) -> None:
     import dataclasses
 
-    subs = ({"url": "http://a/", "secret": "", "services": []},
-            {"url": "http://b/", "secret": "", "services": ["y"]})
+    subs = (
+        {"url": "http://a/", "secret": "", "services": []},
+        {"url": "http://b/", "secret": "", "services": ["y"]},
+    )
     s = dataclasses.replace(settings, webhooks=subs)
     assert [x["url"] for x in webhooks.subscriptions_for(s, "x")] == ["http://a/"]
     assert len(webhooks.outbox_entries(s, "y", "escalate", 5, DOC)) == 2
@@ -66,8 +76,9 @@ def test_delivery_is_signed_and_recorded(redis_conn: redis.Redis, job_env, recei
     assert len(receiver.requests) == 1
     req = receiver.requests[0]
     headers = {k.lower(): v for k, v in req["headers"].items()}
-    assert webhooks.verify("s3cret", headers["x-outage-timestamp"], req["body"],
-                           headers["x-outage-signature"])
+    assert webhooks.verify(
+        "s3cret", headers["x-outage-timestamp"], req["body"], headers["x-outage-signature"]
+    )
     assert abs(int(headers["x-outage-timestamp"]) - time.time()) < 30
     assert json.loads(req["body"]) == item["payload"]
     assert headers["content-type"] == "application/json"
@@ -89,8 +100,11 @@ def test_failure_is_retried_with_backoff(redis_conn: redis.Redis, job_env, recei
     registry = ScheduledJobRegistry("webhooks", connection=redis_conn)
     assert registry.get_job_ids() == [item["delivery"]]
     due = registry.get_scheduled_time(item["delivery"]).timestamp()
-    assert defaults.WEBHOOK_RETRY_INTERVALS[0] - 2 <= due - time.time() <= \
-        defaults.WEBHOOK_RETRY_INTERVALS[0] + 1
+    assert (
+        defaults.WEBHOOK_RETRY_INTERVALS[0] - 2
+        <= due - time.time()
+        <= defaults.WEBHOOK_RETRY_INTERVALS[0] + 1
+    )
     job = Queue("webhooks", connection=redis_conn).fetch_job(item["delivery"])
     assert job.retries_left == len(defaults.WEBHOOK_RETRY_INTERVALS) - 1
 
@@ -107,14 +121,13 @@ def test_the_last_attempt_gives_up(redis_conn: redis.Redis, job_env, receiver) -
     assert webhooks.recent(redis_conn)[0]["outcome"] == "gave_up"
 
 
-def test_a_delivered_event_is_not_posted_again(redis_conn: redis.Redis, job_env,
-                                               receiver) -> None:
+def test_a_delivered_event_is_not_posted_again(redis_conn: redis.Redis, job_env, receiver) -> None:
     job_env([{"url": receiver.url, "secret": "s", "services": []}])
     item = entry(receiver.url)
     for _ in range(2):  # e.g. a worker killed after the POST, before RQ marked it done
         Queue("webhooks", connection=redis_conn).enqueue(
-            "workers.webhooks.deliver", item["delivery"], item["subscription"],
-            item["payload"])
+            "workers.webhooks.deliver", item["delivery"], item["subscription"], item["payload"]
+        )
         run_worker(redis_conn)
     assert len(receiver.requests) == 1
     assert [o["outcome"] for o in webhooks.recent(redis_conn)] == ["skipped", "delivered"]
@@ -158,8 +171,7 @@ def test_redirects_are_not_followed(receiver) -> None:
     server = HTTPServer(("127.0.0.1", 0), Redirect)
     thread = threading.Thread(target=server.handle_request, daemon=True)
     thread.start()
-    status, error = webhooks.post(f"http://127.0.0.1:{server.server_address[1]}/", "s",
-                                  b"{}", 2)
+    status, error = webhooks.post(f"http://127.0.0.1:{server.server_address[1]}/", "s", b"{}", 2)
     thread.join(5)
     server.server_close()
     assert status == 307 and error == "HTTP 307" and not receiver.requests
