@@ -38,7 +38,7 @@ test: $(VENV)/.test browser  ## the whole suite, as CI runs it
 	exit $$rc
 
 lint: $(VENV)/.test
-	$(VENV)/bin/ruff check detector web workers tests bench
+	$(VENV)/bin/ruff check cli detector store web workers tests bench
 
 bench: $(VENV)/.test  ## every benchmark, printing its table
 	$(VENV)/bin/outage bench quality

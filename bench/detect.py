@@ -29,11 +29,12 @@ if str(_HERE.parent) not in sys.path:
 import numpy as np  # noqa: E402
 import redis  # noqa: E402
 
+from cli.redis_server import start_redis  # noqa: E402
 from detector.engine import ServiceDetector  # noqa: E402
-from workers import defaults, detection, keys, state  # noqa: E402
-from workers.config import Settings  # noqa: E402
+from store import keys, minute_hash  # noqa: E402
+from store.config import Settings  # noqa: E402
+from workers import defaults, detection, state  # noqa: E402
 from workers.jobs import shard_of  # noqa: E402
-from workers.redis_server import start_redis  # noqa: E402
 
 COUNTRIES = ("US", "GB", "FR", "DE")
 SUBDIVISIONS = {
@@ -115,8 +116,8 @@ def write_minute(
         counts = minute_counts(rng, rates)
         fields = {}
         for (region, problem), (reports, reporters) in counts.items():
-            fields[f"r|{region}|{problem}"] = reports
-            fields[f"u|{region}|{problem}"] = reporters
+            fields[minute_hash.reports_field(region, problem)] = reports
+            fields[minute_hash.reporters_field(region, problem)] = reporters
         key = keys.minute_counts(service, minute)
         if fields:
             pipe.hset(key, mapping=fields)
@@ -215,7 +216,7 @@ def measure(size: int, tpl: ServiceDetector, first: int, workdir: Path) -> dict:
 def e2e_latency(conn: redis.Redis, settings: Settings, services: list[str], minute: int) -> float:
     """Put a spike into one service's minute, run the cycle, return the seconds until its
     incident is readable through the incidents index (what the API serves)."""
-    from workers import incidents
+    from store import incidents
 
     rng = np.random.default_rng(5)
     write_minute(conn, services, minute, rng)

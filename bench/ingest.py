@@ -30,8 +30,9 @@ if str(_ROOT) not in sys.path:
 
 import redis  # noqa: E402
 
-from workers.config import child_environment  # noqa: E402
-from workers.redis_server import free_port, start_redis  # noqa: E402
+from cli.redis_server import free_port, start_redis  # noqa: E402
+from store import minute_hash  # noqa: E402
+from store.config import child_environment  # noqa: E402
 
 API_KEY = "bench:" + "b" * 32
 SINGLE = {"service": "x", "problem": "app", "region": "US-CA"}
@@ -242,7 +243,7 @@ def start_web(
             "PYTHONPATH": str(_ROOT),
         }
     )
-    args = [sys.executable, "-m", "workers.cli", "web", "--port", str(port)]
+    args = [sys.executable, "-m", "cli.main", "web", "--port", str(port)]
     if workers:
         args += ["--workers", str(workers)]
     proc = subprocess.Popen(
@@ -317,7 +318,7 @@ def run_mode(
         int(v)
         for k in conn.scan_iter(match="{svc:x}:m:*")
         for f, v in conn.hgetall(k).items()
-        if f.startswith(b"u|")
+        if f.decode().startswith(minute_hash.REPORTERS + minute_hash.SEP)
     )
     per_request = batch or 1
     if counted < 0.9 * rate * per_request * args.seconds:
@@ -402,9 +403,9 @@ def measure(args: argparse.Namespace) -> list[Result]:
 
 def memory(series_counts: tuple[int, ...] = (1, 10, 50), reports: int = 2) -> str:
     """Write one day of minutes through the real storage script and measure Redis memory."""
+    from store.config import Settings
     from web.ingest import Report
     from web.report_store import ReportStore
-    from workers.config import Settings
 
     work = Path(tempfile.mkdtemp(prefix="outage-bench-memory-"))
     server = start_redis(work / "redis", appendonly=False)

@@ -1,4 +1,4 @@
-"""Seeded, labelled synthetic report scenarios (DESIGN 6) and `outage simulate`.
+"""Seeded, labelled synthetic report scenarios (DESIGN 6; the command: cli/simulate.py).
 
 Pure numpy and stdlib. Counts are negative-binomial distinct reporters around seasonal means,
 with raw reports on top; labels give every outage (service, regions, problems, span, true
@@ -7,10 +7,7 @@ rates) and every nuisance (kind, services, regions, span).
 
 from __future__ import annotations
 
-import argparse
 import csv
-import json
-import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -215,40 +212,3 @@ def write_counts_csv(scenario: Scenario, path: Path) -> int:
                 )
                 rows += 1
     return rows
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run `outage simulate --seed N --days D OUTDIR`: write counts.csv and labels.json."""
-    parser = argparse.ArgumentParser(
-        prog="outage simulate",
-        description="Write a seeded, labelled synthetic scenario (DESIGN 6).",
-    )
-    parser.add_argument("outdir", type=Path, help="directory for counts.csv and labels.json")
-    parser.add_argument("--seed", type=int, default=1, help="RNG seed (default 1)")
-    parser.add_argument("--days", type=int, default=35, help="days simulated (default 35)")
-    parser.add_argument("--services", type=int, default=8, help="number of services (default 8)")
-    parser.add_argument(
-        "--eval-days",
-        type=int,
-        default=None,
-        help="scored days at the end (default 2/5 of days, at most 14)",
-    )
-    args = parser.parse_args(argv)
-    try:
-        scenario = generate(args.seed, args.days, args.services, args.eval_days)
-    except ValueError as exc:
-        parser.error(str(exc))
-    args.outdir.mkdir(parents=True, exist_ok=True)
-    rows = write_counts_csv(scenario, args.outdir / "counts.csv")
-    with open(args.outdir / "labels.json", "w") as fh:
-        json.dump(labels(scenario), fh, indent=1)
-    print(
-        f"wrote {rows} rows to {args.outdir / 'counts.csv'}, "
-        f"{len(scenario.outages)} outages and {len(scenario.nuisances)} nuisances to "
-        f"{args.outdir / 'labels.json'}"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from cli.redis_server import RedisServer
+from store.config import Settings, load_settings
 from tests.redis_helpers import start_test_redis
-from workers.config import Settings, load_settings
-from workers.redis_server import RedisServer
 
 TEST_SECRET = "test-secret-" + "x" * 20
 TEST_API_KEY = "partner:" + "k" * 32

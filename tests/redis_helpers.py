@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workers.redis_server import RedisServer, start_redis
+from cli.redis_server import RedisServer, start_redis
 
 
 def start_test_redis(

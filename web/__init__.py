@@ -11,7 +11,7 @@ from web.extensions import Outage
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Assemble the Flask app: settings, clients, blueprints, error handlers, headers."""
-    from workers.config import load_settings
+    from store.config import load_settings
 
     app = Flask(__name__)
     test_config = dict(test_config or {})

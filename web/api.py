@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from store import keys
+from web import queries
 from web.detection_api import cache_for, known_service
 from web.extensions import outage
-from workers import keys, queries
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 

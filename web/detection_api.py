@@ -16,11 +16,12 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, request
 
 from detector.regions import validate_region
+from store import incidents, keys, webhooks
+from store.catalog import SLUG
+from store.detectors import detector_params
+from web import queries
 from web.errors import ApiError
 from web.extensions import outage
-from workers import incidents, keys, queries, webhooks
-from workers.catalog import SLUG
-from workers.state import detector_params
 
 bp = Blueprint("detection_api", __name__, url_prefix="/api/v1")
 

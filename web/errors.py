@@ -8,7 +8,7 @@ import redis
 from flask import Flask, Response, jsonify, render_template_string, request
 from werkzeug.exceptions import HTTPException
 
-from workers.connections import NoRedisConfigured
+from store.connections import NoRedisConfigured
 
 log = logging.getLogger("outage.web")
 

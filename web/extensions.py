@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import redis
 from flask import Flask, current_app
 
-from workers.catalog import Catalog, load_catalog
-from workers.config import Settings
-from workers.connections import data_redis
+from store.catalog import Catalog, load_catalog
+from store.config import Settings
+from store.connections import data_redis
 
 
 @dataclass

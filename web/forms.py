@@ -11,9 +11,9 @@ from wtforms import RadioField, SelectField, TextAreaField
 from wtforms.validators import InputRequired, ValidationError
 
 from detector.regions import GLOBAL
+from store.catalog import Service
 from web.geo import client_country
 from web.ingest import MAX_COMMENT, Invalid, clean_comment
-from workers.catalog import Service
 
 UNKNOWN = ("", "Not sure / prefer not to say")
 WHOLE_COUNTRY = ("", "Whole country")

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from detector.regions import GLOBAL, validate_region
-from workers.catalog import Catalog
+from store.catalog import Catalog
 
 MAX_BATCH = 1000
 """Most reports in one batch request."""

@@ -16,11 +16,11 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 from flask_limiter import Limiter, RateLimitExceeded
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from store import keys
+from store.config import ApiKey
 from web.errors import error_response
 from web.extensions import outage
 from web.ingest import Hasher
-from workers import keys
-from workers.config import ApiKey
 
 STORAGE_TIMEOUT = 0.3
 """Seconds the limiter waits for Redis; with the 1 s data timeout a dead Redis answers < 2 s."""

@@ -1,9 +1,9 @@
 """`GET /metrics` in the Prometheus text format, and the hooks that time every request.
 
 Under gunicorn the process metrics of all worker processes are merged from the multiprocess
-directory (PROMETHEUS_MULTIPROC_DIR, prepared by workers.gunicorn_conf); elsewhere (tests,
+directory (PROMETHEUS_MULTIPROC_DIR, prepared by cli.gunicorn_conf); elsewhere (tests,
 `flask run`) they come from this process. Fleet metrics are read from Redis on each scrape
-(workers.metrics.FleetCollector).
+(store.metrics.FleetCollector).
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from store import metrics
+from store.connections import NoRedisConfigured, redis_client
+from store.keys import QUEUES
 from web.errors import error_response
 from web.extensions import outage
-from workers import metrics
-from workers.connections import NoRedisConfigured, redis_client
 
 bp = Blueprint("metrics", __name__)
 
@@ -92,8 +93,6 @@ def _data_client():
 
 def render() -> bytes:
     """Return the exposition text of this process (or gunicorn fleet) plus Redis metrics."""
-    from workers.roles import QUEUES
-
     registry = CollectorRegistry(auto_describe=False)
     metrics_dir = outage().settings.metrics_dir
     if metrics_dir is not None and metrics_dir.is_dir():  # gunicorn: merge all workers

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from store import webhooks
 from web.openapi_schemas import (
     ERRORS,
     GET_HEADERS,
@@ -16,7 +17,6 @@ from web.openapi_schemas import (
     json_content,
     ref,
 )
-from workers import webhooks
 
 VERSION = "1.0.0"
 

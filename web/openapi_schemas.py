@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workers import webhooks
+from store import webhooks
 
 
 def ref(name: str) -> dict[str, str]:

@@ -19,12 +19,12 @@ import redis
 from flask import current_app, g, request
 from werkzeug.exceptions import HTTPException
 
+from store import keys
+from store.catalog import Catalog
+from store.connections import NoRedisConfigured
 from web import figures, maps
 from web.errors import ApiError
 from web.extensions import outage
-from workers import keys
-from workers.catalog import Catalog
-from workers.connections import NoRedisConfigured
 
 log = logging.getLogger("outage.web.pages")
 

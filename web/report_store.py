@@ -7,12 +7,13 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from string import Template
 
 import redis
 
+from store import keys, minute_hash
+from store.config import Settings
 from web.ingest import Outcome, Report
-from workers import keys
-from workers.config import Settings
 
 
 def comment_json(report: Report) -> str:
@@ -30,8 +31,8 @@ def comment_json(report: Report) -> str:
 # KEYS: stream, comments, first, then (counts, prefixes) per minute (ascending), then one
 # dedup marker per report. ARGV: dedup seconds, retention seconds, stream cap, comments cap,
 # source, number of minutes, the minutes, then per report: minute index, region|problem,
-# network hash, comment JSON or ''.
-WRITE_SCRIPT = """
+# network hash, comment JSON or ''. Field names: store/minute_hash.py, substituted below.
+_WRITE_TEMPLATE = """
 local nm = tonumber(ARGV[6])
 local base = 6 + nm
 local nr = (#ARGV - base) / 4
@@ -59,11 +60,11 @@ end
 for m = 1, nm do
   local hash, pfx = KEYS[2 + 2 * m], KEYS[3 + 2 * m]
   for field, c in pairs(counts[m]) do
-    redis.call('HINCRBY', hash, 'r|' .. field, c[1])
-    if c[2] > 0 then redis.call('HINCRBY', hash, 'u|' .. field, c[2]) end
-    local sep = string.find(field, '|', 1, true)
+    redis.call('HINCRBY', hash, '$reports' .. field, c[1])
+    if c[2] > 0 then redis.call('HINCRBY', hash, '$reporters' .. field, c[2]) end
+    local sep = string.find(field, '$sep', 1, true)
     redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'minute', ARGV[6 + m],
-      'region', string.sub(field, 1, sep - 1), 'problem', string.sub(field, sep + 1),
+      'region', string.sub(field, 1, sep - 1), 'problem', string.sub(field, sep + #'$sep'),
       'source', ARGV[5], 'reports', c[1], 'counted', c[2])
   end
   redis.call('PFADD', pfx, unpack(nets[m]))
@@ -84,6 +85,13 @@ else
 end
 return {accepted, nr - accepted}
 """
+
+WRITE_SCRIPT = Template(_WRITE_TEMPLATE).substitute(
+    reports=minute_hash.REPORTS + minute_hash.SEP,
+    reporters=minute_hash.REPORTERS + minute_hash.SEP,
+    sep=minute_hash.SEP,
+)
+"""The ingestion script, with the minute-hash field names of store/minute_hash.py."""
 
 
 REGISTER_SECONDS = 60.0
@@ -124,7 +132,12 @@ class ReportStore:
         ]
         for r in reports:
             keylist.append(keys.dedup(service, r.reporter))
-            args += (index[r.minute], f"{r.region}|{r.problem}", r.network, comment_json(r))
+            args += (
+                index[r.minute],
+                minute_hash.leaf(r.region, r.problem),
+                r.network,
+                comment_json(r),
+            )
         return [self.sha, len(keylist), *keylist, *args]
 
     def write(self, conn: redis.Redis, reports: Iterable[Report]) -> Outcome:

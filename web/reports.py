@@ -23,6 +23,7 @@ from flask import (
 )
 
 from detector.regions import GLOBAL
+from store import metrics
 from web import limits
 from web.errors import ApiError, error_response
 from web.extensions import outage
@@ -30,7 +31,6 @@ from web.forms import report_form_for
 from web.geo import country_from_ip
 from web.ingest import Hasher, Invalid, Outcome, Report, Sender, Validator, parse_json
 from web.report_store import ReportStore
-from workers import metrics
 
 bp = Blueprint("reports", __name__)
 

@@ -1,6 +1,6 @@
 """Defaults of the detection workers, webhooks and scheduler (not user configuration).
 
-User-facing settings live in workers.config; these are engineering constants.
+User-facing settings live in store.config; these are engineering constants.
 """
 
 from __future__ import annotations

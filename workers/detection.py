@@ -21,26 +21,22 @@ from typing import Any
 
 import redis
 
-from detector.regions import is_valid_region
-from workers import defaults, incidents, keys, webhooks
-from workers.config import Settings
-from workers.locks import LockLost, ServiceLock
-from workers.state import (
-    CACHE,
+from store import incidents, keys, minute_hash
+from store.config import Settings
+from store.detectors import (
     DetectorCache,
     detector_params,
     load_detector,
     new_version,
     part_names,
     saved_minute,
-    status_document,
     where_of,
 )
+from workers import defaults, webhooks
+from workers.locks import LockLost, ServiceLock
+from workers.state import CACHE, status_document
 
 log = logging.getLogger("outage.detection")
-
-Leaf = tuple[str, str]
-LeafCounts = dict[Leaf, tuple[int, int | None]]
 
 
 def last_complete_minute(now: float, grace: float) -> int:
@@ -48,29 +44,9 @@ def last_complete_minute(now: float, grace: float) -> int:
     return int((now - grace) // 60) - 1
 
 
-def parse_minute_hash(raw: Mapping[bytes, bytes]) -> LeafCounts:
-    """Turn a `{svc}:m:<minute>` hash into {(region, problem): (reports, reporters|None)}."""
-    reports: dict[Leaf, int] = {}
-    reporters: dict[Leaf, int] = {}
-    for name, value in raw.items():
-        kind, _, rest = name.decode().partition("|")
-        region, _, problem = rest.partition("|")
-        if not problem or (region != "*" and not is_valid_region(region)):
-            continue  # written by something else; never let one bad field stop detection
-        target = reports if kind == "r" else reporters if kind == "u" else None
-        if target is not None:
-            target[(region, problem)] = target.get((region, problem), 0) + int(value)
-    out: LeafCounts = {}
-    for leaf in reports.keys() | reporters.keys():
-        counted = reporters.get(leaf)
-        raw_reports = max(reports.get(leaf, 0), counted or 0)
-        out[leaf] = (raw_reports, counted)
-    return out
-
-
 def read_minutes(
     conn: redis.Redis, service: str, start: int, end: int
-) -> list[tuple[int, LeafCounts, int | None]]:
+) -> list[tuple[int, minute_hash.LeafCounts, int | None]]:
     """Read minutes start..end (inclusive) in one round trip: (minute, leaves, prefixes)."""
     pipe = conn.pipeline(transaction=False)
     for minute in range(start, end + 1):
@@ -81,7 +57,7 @@ def read_minutes(
     for i, minute in enumerate(range(start, end + 1)):
         prefixes = int(replies[2 * i + 1])
         # No HLL for a minute means "unknown" (e.g. loaded history), not "zero prefixes".
-        out.append((minute, parse_minute_hash(replies[2 * i]), prefixes or None))
+        out.append((minute, minute_hash.parse(replies[2 * i]), prefixes or None))
     return out
 
 

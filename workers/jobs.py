@@ -10,9 +10,10 @@ import zlib
 import redis
 from rq import get_current_job
 
-from workers import defaults, detection, incidents, keys, metrics
-from workers.config import Settings, load_settings
-from workers.connections import data_redis, queue_redis
+from store import incidents, keys, metrics
+from store.config import Settings, load_settings
+from store.connections import data_redis, queue_redis
+from workers import defaults, detection
 from workers.locks import ServiceLock
 
 log = logging.getLogger("outage.jobs")

@@ -7,7 +7,8 @@ import uuid
 
 import redis
 
-from workers import defaults, keys
+from store import keys
+from workers import defaults
 
 
 class LockLost(RuntimeError):

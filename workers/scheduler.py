@@ -1,4 +1,5 @@
-"""The scheduler: one active instance (a Redis lock) enqueues detection every cycle."""
+"""The scheduler: one active instance (a Redis lock) enqueues, each cycle, detection per
+shard, and maintenance hourly."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import socket
 import time
 
 import redis
+from rq import Queue
+from rq.exceptions import DuplicateJobError
 
-from workers import keys
-from workers.config import Settings
-from workers.connections import data_redis, queue_redis
+from store import keys
+from store.config import Settings
+from store.connections import data_redis, queue_redis
+from workers import defaults
 
 log = logging.getLogger("outage.scheduler")
 
@@ -32,7 +36,7 @@ LOCK_SLACK = 2
 def lock_ttl(interval: float) -> int:
     """Return the lock lifetime: renewed at the start of every cycle, it lasts one cycle plus
     slack, so a standby scheduler (polling every cycle) replaces a killed one within about
-    two cycles. A lapse is harmless: each cycle is claimed once (workers.schedule.claim)."""
+    two cycles. A lapse is harmless: each cycle is claimed once (claim, below)."""
     return max(MIN_LOCK_TTL, math.ceil(interval) + LOCK_SLACK)
 
 
@@ -56,10 +60,69 @@ def release(conn: redis.Redis, token: str) -> None:
     conn.eval(script, 1, LOCK_KEY, token)
 
 
+CYCLE_KEY = keys.SCHEDULER_CYCLE
+"""The last cycle number enqueued, so a restarted scheduler never enqueues a cycle twice."""
+
+_RAISE = (
+    "local cur = tonumber(redis.call('get', KEYS[1]) or '-1') "
+    "if tonumber(ARGV[1]) > cur then redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2]) "
+    "return 1 end return 0"
+)
+"""Set KEYS[1] to ARGV[1] only if that raises it: atomic, so two schedulers that both
+believe they are active still claim each cycle once."""
+
+
+def claim(conn: redis.Redis, key: str, number: int, ttl: int = 86400) -> bool:
+    """Claim cycle (or hour) `number`; False if it, or a later one, was already claimed."""
+    return bool(conn.eval(_RAISE, 1, key, number, ttl))
+
+
+def _enqueue_once(queue: Queue, func: str, *args, job_id: str, **options) -> bool:
+    try:
+        queue.enqueue(func, *args, job_id=job_id, unique=True, **options)
+    except DuplicateJobError:
+        return False
+    return True
+
+
+def enqueue_cycle(settings: Settings, conn: redis.Redis, qconn: redis.Redis, now: float) -> bool:
+    """Enqueue one detection job per shard for the cycle containing `now`, once; and the
+    hourly maintenance job in the first cycle of each hour."""
+    cycle = int(now // settings.detect_interval)
+    if not claim(conn, CYCLE_KEY, cycle):
+        return False
+    queue = Queue("detect", connection=qconn)
+    for shard in range(settings.shards):
+        # ttl: a job that waited four cycles is stale; a newer one covers its minutes.
+        _enqueue_once(
+            queue,
+            "workers.jobs.detect_shard",
+            shard,
+            settings.shards,
+            cycle,
+            job_id=f"detect-{shard}-{cycle}",
+            result_ttl=defaults.DETECT_RESULT_TTL,
+            failure_ttl=3600,
+            ttl=max(10, int(settings.detect_interval * 4)),
+            job_timeout=defaults.DETECT_JOB_TIMEOUT,
+        )
+    hour = int(now // 3600)
+    if claim(conn, keys.SCHEDULER_HOUR, hour, ttl=7 * 86400):
+        _enqueue_once(
+            Queue("default", connection=qconn),
+            "workers.jobs.maintain",
+            hour,
+            job_id=f"maintain-{hour}",
+            result_ttl=86400,
+            failure_ttl=86400,
+            ttl=3600,
+            job_timeout=defaults.MAINTENANCE_TIMEOUT,
+        )
+    return True
+
+
 def run_scheduler(settings: Settings, once: bool = False) -> int:
     """Loop: hold the lock, enqueue this cycle's jobs, sleep to the next cycle."""
-    from workers.schedule import enqueue_cycle
-
     conn = data_redis(settings)
     qconn = queue_redis(settings)
     token = f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"

@@ -24,37 +24,19 @@ from rq import Queue, Retry, get_current_job
 from rq.exceptions import DuplicateJobError
 
 from detector.clock import minute_to_iso
-from workers import defaults, keys, metrics
-from workers.config import Settings
+from store import keys, metrics
+from store.config import Settings
+from store.webhooks import EVENTS, SIGNATURE_TOLERANCE, public_url, subscription_id
+from workers import defaults
 
 log = logging.getLogger("outage.webhooks")
 
 QUEUE = "webhooks"
 """RQ queue of webhook deliveries (a worker takes detection jobs first)."""
 
-EVENTS = ("open", "escalate", "close", "reopen")
-"""Incident events that are delivered."""
-
-SIGNATURE_TOLERANCE = 300
-"""Seconds a receiver should accept between X-Outage-Timestamp and its own clock."""
-
 
 class DeliveryFailed(RuntimeError):
     """The receiver did not answer 2xx in time; RQ retries the job."""
-
-
-def subscription_id(url: str) -> str:
-    """Return the stable public id of a subscription (a hash of its URL)."""
-    return "s" + hashlib.sha256(url.encode()).hexdigest()[:12]
-
-
-def public_url(url: str) -> str:
-    """Return the URL without credentials, query or fragment (safe to show in the API)."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def subscriptions_for(settings: Settings, service: str) -> list[dict[str, Any]]:
@@ -190,27 +172,10 @@ def record(conn: redis.Redis, outcome: Mapping[str, Any]) -> None:
     pipe.execute()
 
 
-def recent(
-    conn: redis.Redis, limit: int = 100, service: str | None = None, incident: str | None = None
-) -> list[dict[str, Any]]:
-    """Return recent delivery attempts, newest first, optionally for one service/incident."""
-    out = []
-    for raw in conn.lrange(keys.WEBHOOK_DELIVERIES, 0, -1):
-        item = json.loads(raw)
-        if service is not None and item["service"] != service:
-            continue
-        if incident is not None and item["incident"] != incident:
-            continue
-        out.append(item)
-        if len(out) >= limit:
-            break
-    return out
-
-
 def deliver(delivery: str, sub_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
     """RQ job: POST one event to one subscription; raise so RQ retries on failure."""
-    from workers.config import load_settings
-    from workers.connections import data_redis
+    from store.config import load_settings
+    from store.connections import data_redis
 
     settings = load_settings()
     conn = data_redis(settings)

@@ -15,8 +15,8 @@ import sys
 def main(name: str) -> int:
     import redis
 
-    from workers.config import ConfigError, load_settings
-    from workers.connections import redis_client
+    from store.config import ConfigError, load_settings
+    from store.connections import redis_client
 
     try:
         url = load_settings().rq_redis_url

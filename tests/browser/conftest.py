@@ -23,11 +23,11 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
+from cli.redis_server import free_port
+from store.catalog import load_catalog
+from store.config import load_settings
 from tests.browser.seed import seed
 from tests.redis_helpers import start_test_redis
-from workers.catalog import load_catalog
-from workers.config import load_settings
-from workers.redis_server import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -78,7 +78,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[S
     conn = redis.Redis.from_url(server.url)
     port = free_port()
     web = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "web", "--port", str(port)],
+        [sys.executable, "-m", "cli.main", "web", "--port", str(port)],
         cwd=ROOT,
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,

@@ -1,6 +1,6 @@
 """Seed a Redis with two days of reports, an ongoing outage and detection state.
 
-Counts are written the way ingestion writes them (workers/keys.py schema, via the demo's
+Counts are written the way ingestion writes them (store/keys.py schema, via the demo's
 writer) and detection runs in-process through the workers' own code, so the pages show what a
 live deployment shows: a baseline band, incidents, coloured maps and a problem mix.
 """
@@ -13,9 +13,11 @@ import time
 import numpy as np
 import redis
 
-from workers import demo, detection, keys
-from workers.catalog import Catalog
-from workers.config import Settings
+from cli import demo
+from store import keys
+from store.catalog import Catalog
+from store.config import Settings
+from workers import detection
 
 HISTORY_DAYS = 2
 """Enough for a daily baseline; detection over it takes a few seconds per service."""

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import redis
 
-from workers.procs import child_preexec
-from workers.redis_server import free_port, port_in_use
+from cli.procs import child_preexec
+from cli.redis_server import free_port, port_in_use
 
 
 class EngineError(RuntimeError):

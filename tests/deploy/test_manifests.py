@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workers.config import VARIABLES
+from store.config import VARIABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -51,7 +51,7 @@ def deploy_files() -> list[Path]:
 @pytest.mark.parametrize("path", deploy_files(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_outage_variable_in_deploy_exists(path: Path) -> None:
     unknown = set(VAR.findall(path.read_text())) - KNOWN
-    assert not unknown, f"{path.name} uses variables workers/config.py does not read: {unknown}"
+    assert not unknown, f"{path.name} uses variables store/config.py does not read: {unknown}"
 
 
 def test_docs_name_only_real_variables() -> None:
@@ -82,7 +82,9 @@ def test_dockerignore_keeps_what_the_dockerfile_copies() -> None:
     ignore = (DEPLOY / "Dockerfile.dockerignore").read_text()
     for needed in (
         "pyproject.toml",
+        "cli/",
         "detector/",
+        "store/",
         "web/",
         "workers/",
         "deploy/probes/",
@@ -294,7 +296,7 @@ def test_systemd_target_starts_one_scheduler() -> None:
 
 
 def test_deploy_gunicorn_conf_is_the_packaged_one() -> None:
-    from workers import gunicorn_conf
+    from cli import gunicorn_conf
 
     ns = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
     for name in (

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
+
+from detector.clock import minute_to_iso
 
 Key = tuple[str, str]
 
@@ -336,3 +339,12 @@ def feed(replay: SeedReplay, j: int) -> dict[Key, tuple[int, int | None]]:
     col = replay.reports[:, j]
     rep = replay.reporters[:, j]
     return {replay.leaf_keys[i]: (int(col[i]), int(rep[i])) for i in np.flatnonzero(col)}
+
+
+def write_csv(path: Path, rows, reporters: bool = True) -> None:
+    """Write rows as a DESIGN 3.2 counts CSV."""
+    lines = ["minute,service,region,problem,reports" + (",reporters" if reporters else "")]
+    for minute, service, region, problem, reports, rps in rows:
+        tail = f",{rps}" if reporters else ""
+        lines.append(f"{minute_to_iso(minute)},{service},{region},{problem},{reports}{tail}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")

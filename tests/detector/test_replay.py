@@ -1,47 +1,19 @@
-"""The counts CSV, replay entry points and the `outage replay` command."""
+"""The counts CSV and the replay entry points (the command: tests/cli/test_replay.py)."""
 
 from __future__ import annotations
 
 import io
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from detector.clock import minute_to_iso
 from detector.replay import (
     CountsFormatError,
-    main,
     parse_counts,
-    read_counts_csv,
     replay_arrays,
     replay_rows,
 )
 from tests.detector.fixtures import small_outage
-
-FIELDS = [
-    "service",
-    "region",
-    "problem",
-    "started_at",
-    "detected_at",
-    "ended_at",
-    "severity",
-    "peak_per_min",
-    "expected_per_min",
-    "p_value",
-    "regions",
-    "problems",
-]
-
-
-def write_csv(path: Path, rows, reporters: bool = True) -> None:
-    lines = ["minute,service,region,problem,reports" + (",reporters" if reporters else "")]
-    for minute, service, region, problem, reports, rps in rows:
-        tail = f",{rps}" if reporters else ""
-        lines.append(f"{minute_to_iso(minute)},{service},{region},{problem},{reports}{tail}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -95,35 +67,6 @@ def test_rows_and_arrays_agree_and_absent_rows_are_zero(small) -> None:
     via_rows = replay_rows(rows)
     assert [i.to_dict() for i in via_rows] == [i.to_dict() for i in via_arrays]
     assert len(via_rows) == 1
-
-
-def test_main_writes_jsonl(tmp_path: Path, small, capsys) -> None:
-    counts = tmp_path / "counts.csv"
-    write_csv(counts, small.rows())
-    assert read_counts_csv(counts)[0][1] == "small"
-    out = tmp_path / "incidents.jsonl"
-    assert main([str(counts), "--out", str(out)]) == 0
-    lines = out.read_text().splitlines()
-    assert len(lines) == 1
-    row = json.loads(lines[0])
-    assert list(row) == FIELDS
-    assert row["started_at"].endswith("Z") and row["regions"][0] == "US"
-    assert "replayed" in capsys.readouterr().err
-    assert main([str(counts), "--quiet"]) == 0
-    captured = capsys.readouterr()
-    assert json.loads(captured.out.splitlines()[0]) == row and captured.err == ""
-
-
-def test_main_reports_errors_and_help(tmp_path: Path, capsys) -> None:
-    bad = tmp_path / "bad.csv"
-    bad.write_text("minute,service,region,problem,reports\n2024-05-01T00:00:00Z,s,QQ,app,1\n")
-    assert main([str(bad)]) == 2
-    assert "bad.csv:2" in capsys.readouterr().err
-    assert main([str(tmp_path / "missing.csv")]) == 2
-    with pytest.raises(SystemExit) as exc:
-        main(["--help"])
-    assert exc.value.code == 0
-    assert "outage replay" in capsys.readouterr().out
 
 
 def test_replay_arrays_validates_shapes(small) -> None:

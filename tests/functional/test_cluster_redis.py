@@ -12,6 +12,9 @@ import redis
 from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException
 
+from store import keys, minute_hash
+from store.config import Settings, load_settings
+from store.connections import data_redis, queue_redis
 from tests.conftest import TEST_API_KEY, TEST_SECRET
 from tests.deploy.engines import (
     Cluster,
@@ -20,9 +23,6 @@ from tests.deploy.engines import (
     start_cluster,
     start_sentinel,
 )
-from workers import keys
-from workers.config import Settings, load_settings
-from workers.connections import data_redis, queue_redis
 
 pytestmark = [
     pytest.mark.slow,
@@ -80,7 +80,9 @@ def test_services_spread_over_the_shards_and_each_stays_in_one_slot(
     pipe = cluster_conn.pipeline(transaction=False)
     for service in SERVICES:
         for minute in (100, 101):
-            pipe.hincrby(keys.minute_counts(service, minute), "r|US|app", 1)
+            pipe.hincrby(
+                keys.minute_counts(service, minute), minute_hash.reports_field("US", "app"), 1
+            )
         pipe.pfadd(keys.prefixes(service, 100), "p1")
         pipe.xadd(keys.stream(service), {"problem": "app"}, maxlen=10)
     pipe.execute()
@@ -167,7 +169,7 @@ def test_the_app_ingests_probes_and_reports_metrics_on_a_cluster(
 
 
 def test_queues_refuse_a_cluster_with_a_clear_message(cluster: Cluster, tmp_path: Path) -> None:
-    from workers.connections import NoRedisConfigured
+    from store.connections import NoRedisConfigured
 
     settings = load_settings({"OUTAGE_DATA_DIR": str(tmp_path), "REDIS_URL": cluster.url})
     assert settings.rq_redis_url is None

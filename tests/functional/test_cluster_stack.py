@@ -29,12 +29,12 @@ import numpy as np
 import pytest
 import redis
 
+from cli.procs import child_preexec
+from cli.redis_server import free_port
+from store import keys
 from tests.conftest import TEST_SECRET
 from tests.deploy.engines import Cluster, have_redis_tools, start_cluster
 from tests.redis_helpers import start_test_redis
-from workers import keys
-from workers.procs import child_preexec
-from workers.redis_server import free_port
 
 pytestmark = [
     pytest.mark.slow,
@@ -56,7 +56,7 @@ SPIKE_PER_MINUTE = 60
 
 
 def needs_live_pipeline() -> None:
-    for module in ("web.reports", "web.detection_api", "workers.detection", "workers.load"):
+    for module in ("web.reports", "web.detection_api", "workers.detection", "cli.load"):
         pytest.importorskip(module, reason=f"{module} has not landed yet")
 
 
@@ -109,7 +109,7 @@ class Stack:
     def start(self, name: str, *args: str) -> subprocess.Popen:
         log = open(self.tmp / f"{name}.log", "w")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", *args],
+            [sys.executable, "-m", "cli.main", *args],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -184,7 +184,7 @@ class Stack:
 
     def load(self, csv_path: Path) -> None:
         res = subprocess.run(
-            [sys.executable, "-m", "workers.cli", "load", str(csv_path), "--quiet"],
+            [sys.executable, "-m", "cli.main", "load", str(csv_path), "--quiet"],
             cwd=ROOT,
             env=self.env,
             capture_output=True,

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import redis
 
+from store import keys
 from tests.conftest import TEST_API_KEY
 from tests.redis_helpers import start_test_redis
 from web import create_app
-from workers import keys
 
 AUTH = {"Authorization": "Bearer " + TEST_API_KEY.split(":", 1)[1]}
 

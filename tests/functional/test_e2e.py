@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cli.redis_server import free_port
 from detector.clock import iso_to_minute, minute_to_iso
 from tests.workers.helpers import Receiver
 from workers import webhooks
-from workers.redis_server import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -149,7 +149,7 @@ def test_spike_to_incident_to_webhook_to_close(tmp_path: Path) -> None:
     log_path = tmp_path / "up.log"
     log_file = log_path.open("w")
     up = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "up", "--port", str(port)],
+        [sys.executable, "-m", "cli.main", "up", "--port", str(port)],
         env=env,
         stdout=log_file,
         stderr=subprocess.STDOUT,
@@ -162,7 +162,7 @@ def test_spike_to_incident_to_webhook_to_close(tmp_path: Path) -> None:
         end = int(time.time() // 60) - 1
         assert write_history(csv_path, end) > 10000
         load = subprocess.run(
-            [sys.executable, "-m", "workers.cli", "load", str(csv_path), "--quiet"],
+            [sys.executable, "-m", "cli.main", "load", str(csv_path), "--quiet"],
             env=env,
             capture_output=True,
             text=True,

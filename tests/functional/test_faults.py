@@ -21,11 +21,12 @@ import redis
 from rq import Queue
 
 from detector.replay import replay_rows
+from store import detectors, incidents, keys
+from store.config import Settings, load_settings
 from tests.redis_helpers import start_test_redis
 from tests.workers.helpers import Receiver, run_worker
 from tests.workers.synth import PAST_END, merge, quiet_rows, spike_rows, write_rows
-from workers import detection, incidents, keys, scheduler, state
-from workers.config import Settings, load_settings
+from workers import detection, scheduler, state
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +89,7 @@ def detect(conn: redis.Redis, now: float, cycle: int) -> None:
 
 
 def assert_like_replay(conn: redis.Redis, rows: list[tuple], settings: Settings) -> None:
-    expected = {i.id: i.to_dict() for i in replay_rows(rows, state.detector_params(settings))}
+    expected = {i.id: i.to_dict() for i in replay_rows(rows, detectors.detector_params(settings))}
     live = {
         d["id"]: {k: d[k] for k in expected[next(iter(expected))]}
         for d in incidents.query(conn, limit=1000)
@@ -174,7 +175,7 @@ def test_worker_killed_mid_job(
         "workers.jobs.detect_shard", 0, 1, 1, now=now, job_id="detect-0-1"
     )
     worker = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "worker"],
+        [sys.executable, "-m", "cli.main", "worker"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -209,7 +210,9 @@ def test_worker_killed_mid_job(
         if all(s and s["updated_at"] for s in states) and not any(
             redis_conn.exists(keys.detect_lock(s)) for s in services
         ):
-            done = [state.load_detector(redis_conn, s)[0].last_minute for s in services]
+            done = [
+                detectors.load_detector(redis_conn, s, state.CACHE)[0].last_minute for s in services
+            ]
             if done == [end] * 3:
                 break
         assert time.monotonic() - killed_at < 30, "detection did not resume"
@@ -222,7 +225,7 @@ def test_worker_killed_mid_job(
 
 def scheduler_proc(env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "scheduler"],
+        [sys.executable, "-m", "cli.main", "scheduler"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

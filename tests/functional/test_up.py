@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.redis_server import free_port
+from cli.redis_server import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +64,7 @@ def run_up(tmp_path: Path, env_extra: dict[str, str] | None = None) -> tuple:
     env.update({"OUTAGE_DATA_DIR": str(tmp_path / "var"), "PYTHONUNBUFFERED": "1"})
     env.update(env_extra or {})
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "up", "--port", str(port)],
+        [sys.executable, "-m", "cli.main", "up", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -131,7 +131,7 @@ def test_port_in_use_is_a_clear_message(tmp_path: Path) -> None:
         env = {**os.environ, "OUTAGE_DATA_DIR": str(tmp_path / "var")}
         env.pop("REDIS_URL", None)
         res = subprocess.run(
-            [sys.executable, "-m", "workers.cli", "up", "--port", str(port)],
+            [sys.executable, "-m", "cli.main", "up", "--port", str(port)],
             env=env,
             capture_output=True,
             text=True,
@@ -143,13 +143,13 @@ def test_port_in_use_is_a_clear_message(tmp_path: Path) -> None:
 
 def test_help_is_useful() -> None:
     res = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "--help"], capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "cli.main", "--help"], capture_output=True, text=True, timeout=30
     )
     assert res.returncode == 0
     for word in ("up", "replay", "load", "bench", "worker", "scheduler"):
         assert word in res.stdout
     res = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "up", "--help"],
+        [sys.executable, "-m", "cli.main", "up", "--help"],
         capture_output=True,
         text=True,
         timeout=30,

@@ -10,10 +10,10 @@ import time
 import pytest
 import redis
 
+from store.config import Settings
 from tests.workers.synth import merge, quiet_rows, spike_rows, write_rows
-from web import create_app
+from web import create_app, queries
 from workers import detection, state, webhooks
-from workers.config import Settings
 
 PARAMS = (("windows", (1, 5)), ("cusum_ratios", (3.0,)), ("close_quiet_minutes", 3))
 
@@ -26,7 +26,7 @@ def snapshot(redis_server) -> dict[bytes, bytes]:
     conn = redis.Redis.from_url(redis_server.url)
     conn.flushall()
     state.CACHE.entries.clear()
-    state.BAND_CACHE.entries.clear()
+    queries.BAND_CACHE.entries.clear()
     settings = dataclasses.replace(Settings(), detect_grace=0, detector_params=PARAMS)
     end = int(time.time() // 60) - 1
     start = end - 720
@@ -139,7 +139,7 @@ def test_bad_input_is_a_json_4xx(api, url: str, status: int, field: str) -> None
 
 @pytest.mark.parametrize("url,cache", GETS[:-2])
 def test_redis_down_is_503_with_retry_after(settings: Settings, url: str, cache: str) -> None:
-    from workers.redis_server import free_port
+    from cli.redis_server import free_port
 
     dead = dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
     client = create_app({"TESTING": True, "OUTAGE_SETTINGS": dead}).test_client()

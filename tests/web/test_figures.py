@@ -214,8 +214,8 @@ def test_problem_mix_puts_the_most_reported_problem_on_top_in_percent() -> None:
 
 
 def test_centroid_table_holds_valid_codes_for_every_region_the_demo_and_scenarios_use() -> None:
+    from cli.demo import REGIONS as DEMO_REGIONS
     from detector.scenarios_world import REGION_POOL
-    from workers.demo import REGIONS as DEMO_REGIONS
 
     table = maps.centroids()
     for code in table["countries"]:

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from flask import render_template_string
 
+from store import keys
 from tests.redis_helpers import start_test_redis
 from web import create_app
 from web.extensions import outage
 from web.forms import report_form_for
-from workers import keys
 
 PAGE = '{% extends "base.html" %}{% block main %}{% include "report_form.html" %}{% endblock %}'
 

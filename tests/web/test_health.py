@@ -18,7 +18,7 @@ def test_readyz_when_redis_is_up(client) -> None:
 
 
 def test_readyz_is_503_when_redis_is_unreachable(settings) -> None:
-    from workers.redis_server import free_port
+    from cli.redis_server import free_port
 
     dead = dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
     app = create_app({"TESTING": True, "OUTAGE_SETTINGS": dead})

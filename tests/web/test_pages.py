@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import redis
 
+from store import keys
+from store.config import load_settings
 from tests.browser.seed import seed
 from tests.redis_helpers import start_test_redis
 from web import create_app, figures, pagedata, pages
-from workers import keys
-from workers.config import load_settings
 
 PAGES = [
     "/",
@@ -201,7 +201,7 @@ def test_live_service_data_carries_figures_texts_and_the_series_url(seeded_clien
 
 
 def test_pages_degrade_quickly_when_redis_is_down(settings) -> None:
-    from workers.redis_server import free_port
+    from cli.redis_server import free_port
 
     dead = dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
     client = create_app({"TESTING": True, "OUTAGE_SETTINGS": dead}).test_client()

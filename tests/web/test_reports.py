@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from store import keys
 from tests.conftest import TEST_API_KEY
 from web import create_app
-from workers import keys
 
 URL = "/api/v1/reports"
 AUTH = {"Authorization": "Bearer " + TEST_API_KEY.split(":", 1)[1]}

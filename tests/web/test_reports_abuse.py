@@ -15,10 +15,10 @@ import redis
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
+from cli.redis_server import free_port
 from tests.conftest import TEST_API_KEY
 from tests.redis_helpers import start_test_redis
 from web import create_app
-from workers.redis_server import free_port
 
 URL = "/api/v1/reports"
 AUTH = {"Authorization": "Bearer " + TEST_API_KEY.split(":", 1)[1]}

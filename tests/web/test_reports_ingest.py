@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from store.catalog import load_catalog
+from store.config import DEFAULT_CATALOG
 from web.ingest import (
     Hasher,
     Invalid,
@@ -14,8 +16,6 @@ from web.ingest import (
     clean_region,
     network_prefix,
 )
-from workers.catalog import load_catalog
-from workers.config import DEFAULT_CATALOG
 
 NOW = 1_700_000_000.0
 

@@ -7,19 +7,20 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from store.config import Settings
 from tests.workers.helpers import Receiver
+from web import queries
 from workers import state
-from workers.config import Settings
 
 
 @pytest.fixture(autouse=True)
 def fresh_cache() -> Iterator[None]:
     """Every test starts with no detector kept in memory."""
     state.CACHE.entries.clear()
-    state.BAND_CACHE.entries.clear()
+    queries.BAND_CACHE.entries.clear()
     yield
     state.CACHE.entries.clear()
-    state.BAND_CACHE.entries.clear()
+    queries.BAND_CACHE.entries.clear()
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def job_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Callable[...
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        from workers.config import load_settings
+        from store.config import load_settings
 
         return load_settings()
 

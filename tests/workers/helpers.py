@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import redis
 from rq import SimpleWorker
 
-from workers.roles import QUEUES
+from store.keys import QUEUES
 
 
 class BurstWorker(SimpleWorker):

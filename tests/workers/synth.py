@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import redis
 
-from workers import keys
+from store import keys, minute_hash
 
 PAST_END = 29_000_017
 """A fixed past minute (2025-02-19T21:37Z) to end seeded histories at. Jobs take `now`, so a
@@ -64,9 +64,9 @@ def write_rows(conn: redis.Redis, rows: Iterable[Row], ttl_days: int = 15) -> No
     first: dict[str, int] = {}
     for minute, service, region, problem, reports, reporters in rows:
         key = keys.minute_counts(service, minute)
-        pipe.hincrby(key, f"r|{region}|{problem}", reports)
+        pipe.hincrby(key, minute_hash.reports_field(region, problem), reports)
         if reporters is not None:
-            pipe.hincrby(key, f"u|{region}|{problem}", reporters)
+            pipe.hincrby(key, minute_hash.reporters_field(region, problem), reporters)
         pipe.expire(key, ttl_days * 86400)
         first[service] = min(first.get(service, minute), minute)
     pipe.execute()

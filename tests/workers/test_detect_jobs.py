@@ -10,10 +10,11 @@ import redis
 from rq import Queue
 
 from detector.replay import replay_rows
+from store import detectors, incidents, keys
+from store.config import Settings
 from tests.workers.helpers import run_worker
 from tests.workers.synth import PAST_END, merge, quiet_rows, spike_rows, write_rows
-from workers import detection, incidents, jobs, keys, locks, state
-from workers.config import Settings
+from workers import detection, jobs, locks, state
 
 LEAVES = {("US-CA", "app"): 1.0, ("US", "login"): 0.5, ("GB", "app"): 0.7, ("*", "website"): 0.3}
 FAST = json.dumps({"windows": [1, 5], "cusum_ratios": [3.0], "close_quiet_minutes": 3})
@@ -80,23 +81,6 @@ def as_replay(doc: dict) -> dict:
 
 
 @pytest.mark.parametrize(
-    "raw,expected",
-    [
-        ({b"r|US-CA|app": b"3", b"u|US-CA|app": b"2"}, {("US-CA", "app"): (3, 2)}),
-        ({b"r|*|login": b"4"}, {("*", "login"): (4, None)}),
-        ({b"u|GB|app": b"5"}, {("GB", "app"): (5, 5)}),
-        ({b"r|GB|app": b"1", b"u|GB|app": b"3"}, {("GB", "app"): (3, 3)}),
-        (
-            {b"r|ZZ|app": b"1", b"x|US|app": b"1", b"r|US": b"2", b"r|US|app": b"1"},
-            {("US", "app"): (1, None)},
-        ),
-    ],
-)
-def test_minute_hash_parsing(raw: dict, expected: dict) -> None:
-    assert detection.parse_minute_hash(raw) == expected
-
-
-@pytest.mark.parametrize(
     "now,grace,minute", [(600.0, 0, 9), (605.0, 5, 9), (604.9, 5, 8), (659.0, 0, 9)]
 )
 def test_last_complete_minute_waits_for_the_grace(now, grace, minute) -> None:
@@ -121,7 +105,7 @@ def test_live_detection_equals_replay(redis_conn: redis.Redis, job_env) -> None:
         results = run_shards(redis_conn, settings, now=(cut + 1) * 60 + 0.5)
         assert sum(r["minutes"] for r in results) > 0
         state.CACHE.entries.clear()
-    expected = {i.id: i.to_dict() for i in replay_rows(rows, state.detector_params(settings))}
+    expected = {i.id: i.to_dict() for i in replay_rows(rows, detectors.detector_params(settings))}
     live = stored(redis_conn)
     assert {k: as_replay(v) for k, v in live.items()} == expected
     assert len(expected) >= 4 and any(d["ended_at"] is None for d in expected.values())
@@ -147,7 +131,7 @@ def test_a_job_run_twice_changes_nothing(redis_conn: redis.Redis, job_env, recei
     again = run_shards(redis_conn, settings, now)
     assert sum(r["minutes"] for r in again) == 0
     redis_conn.delete(
-        *(keys.detector_part("x", p) for p in state.part_names()), keys.detector_version("x")
+        *(keys.detector_part("x", p) for p in detectors.part_names()), keys.detector_version("x")
     )
     state.CACHE.entries.clear()
     redone = run_shards(redis_conn, settings, now, cycle=2)
@@ -315,7 +299,7 @@ def test_a_persistent_worker_checkpoints_every_few_minutes(
     status = redis_conn.get(keys.status("x"))
     # A new process starts from the last checkpoint and re-does the minutes after it.
     state.CACHE.entries.clear()
-    restored, _ = state.load_detector(redis_conn, "x")
+    restored, _ = detectors.load_detector(redis_conn, "x", state.CACHE)
     assert end - 5 < restored.last_minute <= end
     state.CACHE.entries.clear()
     redone = detection.run_service(redis_conn, redis_conn, settings, "x", (end + 1) * 60)
@@ -372,7 +356,7 @@ def test_an_open_incident_lost_by_a_rebuild_is_closed(
 
 
 def test_the_band_cache_keeps_the_most_recently_used() -> None:
-    cache = state.DetectorCache(limit=2)
+    cache = detectors.DetectorCache(limit=2)
     for name in ("a", "b", "c"):
         cache.put("r", name, b"v", object())
     assert cache.get("r", "a", b"v") is None and cache.get("r", "b", b"v") is not None

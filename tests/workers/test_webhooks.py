@@ -12,6 +12,7 @@ import redis
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
+from store.webhooks import recent
 from tests.workers.helpers import run_worker
 from workers import defaults, webhooks
 
@@ -84,7 +85,7 @@ def test_delivery_is_signed_and_recorded(redis_conn: redis.Redis, job_env, recei
     assert headers["content-type"] == "application/json"
     assert headers["x-outage-delivery"] == item["delivery"]
     assert headers["x-outage-event"] == "open"
-    [outcome] = webhooks.recent(redis_conn)
+    [outcome] = recent(redis_conn)
     assert outcome["outcome"] == "delivered" and outcome["status_code"] == 200
     assert outcome["attempt"] == 1 and outcome["url"] == receiver.url
 
@@ -95,7 +96,7 @@ def test_failure_is_retried_with_backoff(redis_conn: redis.Redis, job_env, recei
     item = entry(receiver.url, "close", 7)
     webhooks.enqueue(redis_conn, item)
     run_worker(redis_conn)
-    [outcome] = webhooks.recent(redis_conn)
+    [outcome] = recent(redis_conn)
     assert outcome["outcome"] == "failed" and outcome["status_code"] == 503
     registry = ScheduledJobRegistry("webhooks", connection=redis_conn)
     assert registry.get_job_ids() == [item["delivery"]]
@@ -118,7 +119,7 @@ def test_the_last_attempt_gives_up(redis_conn: redis.Redis, job_env, receiver) -
     job.retries_left = 0
     job.save()
     run_worker(redis_conn)
-    assert webhooks.recent(redis_conn)[0]["outcome"] == "gave_up"
+    assert recent(redis_conn)[0]["outcome"] == "gave_up"
 
 
 def test_a_delivered_event_is_not_posted_again(redis_conn: redis.Redis, job_env, receiver) -> None:
@@ -130,11 +131,11 @@ def test_a_delivered_event_is_not_posted_again(redis_conn: redis.Redis, job_env,
         )
         run_worker(redis_conn)
     assert len(receiver.requests) == 1
-    assert [o["outcome"] for o in webhooks.recent(redis_conn)] == ["skipped", "delivered"]
+    assert [o["outcome"] for o in recent(redis_conn)] == ["skipped", "delivered"]
 
 
 def test_an_unreachable_receiver_fails_fast(redis_conn: redis.Redis, job_env) -> None:
-    from workers.redis_server import free_port
+    from cli.redis_server import free_port
 
     url = f"http://127.0.0.1:{free_port()}/hook"
     job_env([{"url": url, "secret": "s", "services": []}])
@@ -142,7 +143,7 @@ def test_an_unreachable_receiver_fails_fast(redis_conn: redis.Redis, job_env) ->
     started = time.monotonic()
     run_worker(redis_conn)
     assert time.monotonic() - started < 5
-    outcome = webhooks.recent(redis_conn)[0]
+    outcome = recent(redis_conn)[0]
     assert outcome["outcome"] == "failed" and outcome["status_code"] is None
     assert "Connection refused" in outcome["error"] or "URLError" in outcome["error"]
 
@@ -151,7 +152,7 @@ def test_a_removed_subscription_is_dropped(redis_conn: redis.Redis, job_env) -> 
     job_env([])
     webhooks.enqueue(redis_conn, entry("http://gone.example/hook"))
     run_worker(redis_conn)
-    assert webhooks.recent(redis_conn)[0]["outcome"] == "dropped"
+    assert recent(redis_conn)[0]["outcome"] == "dropped"
 
 
 def test_redirects_are_not_followed(receiver) -> None:

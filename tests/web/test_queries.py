@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import redis
 
+from store import keys
 from tests.workers.synth import merge, quiet_rows, write_rows
-from workers import keys, queries
+from web import queries
 
 LEAVES = {
     ("US-CA", "app"): 2.0,

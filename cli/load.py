@@ -21,10 +21,10 @@ import redis
 
 from detector.clock import iso_to_minute, minute_to_iso
 from detector.regions import GLOBAL, validate_region
-from workers import keys
-from workers.catalog import load_catalog
-from workers.config import Settings, load_settings
-from workers.connections import NoRedisConfigured, redis_client
+from store import keys, minute_hash
+from store.catalog import load_catalog
+from store.config import Settings, load_settings
+from store.connections import NoRedisConfigured, redis_client
 
 REQUIRED = ("minute", "service", "region", "problem", "reports")
 DETECTOR_PARTS = ("index", "history", "baseline", "state", "meta")
@@ -183,8 +183,8 @@ def write(
         current = minute
         fields = pending.setdefault((service, minute), {})
         for name, value in (
-            (f"r|{region}|{problem}", reports),
-            (f"u|{region}|{problem}", reporters),
+            (minute_hash.reports_field(region, problem), reports),
+            (minute_hash.reporters_field(region, problem), reporters),
         ):
             size += name not in fields
             fields[name] = fields.get(name, 0) + value

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from cli.procs import child_preexec
+from cli.redis_server import free_port
 from tests.conftest import TEST_SECRET
-from workers.procs import child_preexec
-from workers.redis_server import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,7 @@ def start_web(tmp_path: Path, redis_url: str, port: int) -> subprocess.Popen:
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env.pop("OUTAGE_METRICS_DIR", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "web", "--port", str(port), "--workers", "2"],
+        [sys.executable, "-m", "cli.main", "web", "--port", str(port), "--workers", "2"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -9,8 +9,9 @@ import pytest
 import redis
 from rq import Queue
 
-from workers import keys, schedule, scheduler
-from workers.config import Settings
+from store import keys
+from store.config import Settings
+from workers import scheduler
 
 
 def queued(conn: redis.Redis, name: str) -> list[str]:
@@ -19,13 +20,13 @@ def queued(conn: redis.Redis, name: str) -> list[str]:
 
 def test_a_cycle_is_enqueued_once(redis_conn: redis.Redis, settings: Settings) -> None:
     now = 1_700_000_000.0
-    assert schedule.enqueue_cycle(settings, redis_conn, redis_conn, now)
-    assert not schedule.enqueue_cycle(settings, redis_conn, redis_conn, now + 1)
-    assert not schedule.enqueue_cycle(settings, redis_conn, redis_conn, now - 60)
+    assert scheduler.enqueue_cycle(settings, redis_conn, redis_conn, now)
+    assert not scheduler.enqueue_cycle(settings, redis_conn, redis_conn, now + 1)
+    assert not scheduler.enqueue_cycle(settings, redis_conn, redis_conn, now - 60)
     cycle = int(now // settings.detect_interval)
     assert queued(redis_conn, "detect") == [f"detect-{s}-{cycle}" for s in range(4)]
     assert queued(redis_conn, "default") == [f"maintain-{int(now // 3600)}"]
-    assert schedule.enqueue_cycle(settings, redis_conn, redis_conn, now + 15)
+    assert scheduler.enqueue_cycle(settings, redis_conn, redis_conn, now + 15)
     assert len(queued(redis_conn, "detect")) == 8
     assert queued(redis_conn, "default") == [f"maintain-{int(now // 3600)}"]
     job = Queue("detect", connection=redis_conn).fetch_job(f"detect-0-{cycle}")
@@ -36,9 +37,9 @@ def test_a_restarted_scheduler_does_not_repeat_a_cycle(
     redis_conn: redis.Redis, settings: Settings
 ) -> None:
     now = 1_700_000_000.0
-    schedule.enqueue_cycle(settings, redis_conn, redis_conn, now)
+    scheduler.enqueue_cycle(settings, redis_conn, redis_conn, now)
     redis_conn.delete(keys.SCHEDULER_CYCLE)  # even if the cycle marker were lost
-    schedule.enqueue_cycle(settings, redis_conn, redis_conn, now)
+    scheduler.enqueue_cycle(settings, redis_conn, redis_conn, now)
     assert len(queued(redis_conn, "detect")) == 4
 
 
@@ -51,7 +52,7 @@ def test_racing_schedulers_claim_each_cycle_once(
     def race() -> None:
         conn = redis.Redis(connection_pool=redis_conn.connection_pool)
         barrier.wait()
-        results.append(schedule.enqueue_cycle(settings, conn, conn, 1_700_000_000.0))
+        results.append(scheduler.enqueue_cycle(settings, conn, conn, 1_700_000_000.0))
 
     threads = [threading.Thread(target=race) for _ in range(8)]
     for t in threads:

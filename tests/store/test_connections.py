@@ -8,15 +8,15 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from workers.config import ConfigError, load_settings, redis_kind
-from workers.connections import (
+from cli.redis_server import free_port
+from store.config import ConfigError, load_settings, redis_kind
+from store.connections import (
     MultiNodeUrl,
     NoRedisConfigured,
     parse_multi_node_url,
     queue_redis,
     redis_client,
 )
-from workers.redis_server import free_port
 
 
 @pytest.mark.parametrize(

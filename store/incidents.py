@@ -15,7 +15,7 @@ from typing import Any
 import redis
 
 from detector.clock import iso_to_minute, minute_to_iso
-from workers import keys
+from store import keys
 
 OPEN, CLOSED = "open", "closed"
 

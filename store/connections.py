@@ -19,7 +19,7 @@ from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from workers.config import ConfigError, Settings, redis_kind
+from store.config import ConfigError, Settings, redis_kind
 
 SOCKET_TIMEOUT = 1.0
 """Seconds before a Redis call gives up, so a dead Redis becomes a 503 within 2 s."""

@@ -8,11 +8,9 @@ import os
 import signal
 import sys
 
-from workers.config import load_settings
-from workers.connections import NoRedisConfigured, queue_redis
-
-QUEUES = ("detect", "webhooks", "default")
-"""RQ queues a worker listens on, most urgent first."""
+from store.config import load_settings
+from store.connections import NoRedisConfigured, queue_redis
+from store.keys import QUEUES
 
 log = logging.getLogger("outage")
 
@@ -21,8 +19,7 @@ def web_main(argv: list[str]) -> int:
     """Replace this process with gunicorn serving web:create_app()."""
     parser = argparse.ArgumentParser(
         prog="outage web",
-        description="Serve the pages and "
-        "the API with gunicorn (settings: workers/gunicorn_conf.py).",
+        description="Serve the pages and the API with gunicorn (settings: cli/gunicorn_conf.py).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     parser.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
@@ -35,13 +32,13 @@ def web_main(argv: list[str]) -> int:
     ns = parser.parse_args(argv)
     settings = load_settings()
     workers = ns.workers or settings.web_workers
-    # Everything else (threads, timeouts, logs, metrics) is in workers/gunicorn_conf.py.
+    # Everything else (threads, timeouts, logs, metrics) is in cli/gunicorn_conf.py.
     args = [
         sys.executable,
         "-m",
         "gunicorn",
         "-c",
-        "python:workers.gunicorn_conf",
+        "python:cli.gunicorn_conf",
         "--bind",
         f"{ns.host}:{ns.port}",
         "--workers",

@@ -9,22 +9,26 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from workers import logs
-from workers.config import ConfigError
+from store import logs
+from store.config import ConfigError
 
 BENCH_DIR = Path(__file__).resolve().parents[1] / "bench"
 
+BENCHMARKS = ("quality", "replay", "ingest", "detect")
+"""The benchmarks `outage bench` runs: bench/<name>.py with a main(argv). The other modules
+in bench/ (quality_run, quality_score, quality_plot, peers) are their helpers."""
+
 # name -> (module:function taking argv, one-line help). Each module owns its own parser.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "up": ("workers.up:main", "run everything on this machine (Redis, web, worker, scheduler)"),
-    "web": ("workers.roles:web_main", "run the web server (gunicorn) only"),
-    "worker": ("workers.roles:worker_main", "run one RQ worker (detection, webhooks)"),
-    "scheduler": ("workers.roles:scheduler_main", "run the scheduler that enqueues detection"),
-    "load": ("workers.load:main", "import a history of counts (replay CSV) into Redis"),
-    "replay": ("detector.replay:main", "offline causal detection over a counts CSV"),
-    "simulate": ("detector.scenarios:main", "write a seeded synthetic scenario (CSV + labels)"),
-    "demo": ("workers.demo:main", "feed a synthetic stream of reports with outages"),
-    "bench": ("workers.cli:bench_main", "run a benchmark: quality, ingest, detect, replay"),
+    "up": ("cli.up:main", "run everything on this machine (Redis, web, worker, scheduler)"),
+    "web": ("cli.roles:web_main", "run the web server (gunicorn) only"),
+    "worker": ("cli.roles:worker_main", "run one RQ worker (detection, webhooks)"),
+    "scheduler": ("cli.roles:scheduler_main", "run the scheduler that enqueues detection"),
+    "load": ("cli.load:main", "import a history of counts (replay CSV) into Redis"),
+    "replay": ("cli.replay:main", "offline causal detection over a counts CSV"),
+    "simulate": ("cli.simulate:main", "write a seeded synthetic scenario (CSV + labels)"),
+    "demo": ("cli.demo:main", "feed a synthetic stream of reports with outages"),
+    "bench": ("cli.main:bench_main", "run a benchmark: quality, ingest, detect, replay"),
 }
 
 
@@ -35,12 +39,11 @@ def _resolve(target: str) -> Callable[[list[str]], int]:
 
 def bench_main(argv: list[str]) -> int:
     """Run bench/<name>.py from the source checkout with the remaining arguments."""
-    names = sorted(p.stem for p in BENCH_DIR.glob("*.py") if not p.stem.startswith("_"))
     parser = argparse.ArgumentParser(
         prog="outage bench",
         description="Run a benchmark and print its table. Benchmarks live in bench/ of a checkout.",
     )
-    parser.add_argument("name", choices=names or None, help="which benchmark")
+    parser.add_argument("name", choices=BENCHMARKS, help="which benchmark")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="options of that benchmark")
     if not BENCH_DIR.is_dir():
         print("outage bench needs a source checkout (bench/ was not found)", file=sys.stderr)

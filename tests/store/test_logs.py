@@ -6,8 +6,8 @@ import json
 import logging
 from pathlib import Path
 
-from workers import logs
-from workers.config import Settings, load_settings
+from store import logs
+from store.config import Settings, load_settings
 
 
 def record(name: str, msg: str, args=None, **extra) -> logging.LogRecord:

@@ -1,4 +1,4 @@
-"""gunicorn settings for the web role: `gunicorn -c python:workers.gunicorn_conf`.
+"""gunicorn settings for the web role: `gunicorn -c python:cli.gunicorn_conf`.
 
 `outage web` uses this module, and deploy/gunicorn.conf.py re-exports it for operators who
 start gunicorn themselves. Everything comes from the same OUTAGE_* settings; command-line
@@ -16,8 +16,8 @@ import os
 import re
 from pathlib import Path
 
-from workers.config import export_variable, load_settings
-from workers.logs import ACCESS_FORMAT, gunicorn_logconfig
+from store.config import export_variable, load_settings
+from store.logs import ACCESS_FORMAT, gunicorn_logconfig
 
 _settings = load_settings()
 _metrics_path: Path | None = None

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from workers.config import ConfigError, Settings, load_settings
+from store.config import ConfigError, Settings, load_settings
 
 TEXT_FORMAT = "%(asctime)s [%(process)d] %(name)s %(levelname)s %(message)s"
 """Line format when JSON is off."""
@@ -94,7 +94,7 @@ def configure(settings: Settings | None = None) -> None:
 def gunicorn_logconfig(settings: Settings) -> dict[str, Any]:
     """Return gunicorn's `logconfig_dict`: app, error and access logs in one style."""
     if settings.log_json:
-        fmt: dict[str, Any] = {"()": "workers.logs.JsonFormatter"}
+        fmt: dict[str, Any] = {"()": "store.logs.JsonFormatter"}
     else:
         fmt = {"format": TEXT_FORMAT}
     return {

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from cli.load import main
 from detector.clock import minute_to_iso
-from workers import keys
-from workers.load import main
+from store import keys
 
 NOW = int(time.time() // 60)
 HEADER = "minute,service,region,problem,reports,reporters\n"
@@ -84,7 +84,7 @@ def test_load_resets_the_services_detector(env, redis_conn, tmp_path) -> None:
 
 
 def test_load_waits_for_a_running_detection_job(env, redis_conn, tmp_path, monkeypatch) -> None:
-    import workers.load as load
+    import cli.load as load
 
     monkeypatch.setattr(load, "LOCK_WAIT_SECONDS", 0.6)
     redis_conn.set(keys.detect_lock("x"), b"job", ex=30)
@@ -116,7 +116,7 @@ def test_columns_in_any_order_and_unsorted_rows(env, redis_conn, tmp_path) -> No
 
 
 def test_large_sorted_file_streams_in_chunks(env, redis_conn, tmp_path, monkeypatch) -> None:
-    import workers.load as load
+    import cli.load as load
 
     monkeypatch.setattr(load, "FLUSH_FIELDS", 50)
     rows = [f"{minute(m)},x,US,app,{m},{m}" for m in range(300, 0, -1)]
@@ -182,7 +182,7 @@ def test_unknown_services_load_with_allow_unknown(env, redis_conn, tmp_path) -> 
 
 
 def test_redis_unreachable_is_exit_1(env, tmp_path, monkeypatch, capsys) -> None:
-    from workers.redis_server import free_port
+    from cli.redis_server import free_port
 
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
     assert main([str(write_csv(tmp_path / "c.csv", [f"{minute(1)},x,US,app,1,1"]))]) == 1

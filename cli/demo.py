@@ -1,6 +1,6 @@
 """`outage demo`: a synthetic stream of reports with an outage every few minutes.
 
-It writes the same Redis fields as real ingestion (see workers/keys.py), first a week of
+It writes the same Redis fields as real ingestion (see store/keys.py), first a week of
 seasonal history so baselines exist, then live minutes, so a newcomer sees charts move and
 incidents open and close within minutes of `outage up --demo`.
 """
@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import redis
 
-from workers import keys
-from workers.catalog import load_catalog
-from workers.config import load_settings
-from workers.connections import NoRedisConfigured, data_redis
+from store import keys, minute_hash
+from store.catalog import load_catalog
+from store.config import load_settings
+from store.connections import NoRedisConfigured, data_redis
 
 log = logging.getLogger("outage.demo")
 
@@ -115,8 +115,8 @@ def write_minute(
     """Queue the Redis writes of one service-minute on a pipeline."""
     key = keys.minute_counts(service, minute)
     for (region, problem), n in counts.items():
-        for kind in ("r", "u"):
-            field = f"{kind}|{region}|{problem}"
+        for kind in (minute_hash.REPORTS, minute_hash.REPORTERS):
+            field = minute_hash.field(kind, region, problem)
             if incr:
                 pipe.hincrby(key, field, n)
             else:

@@ -11,9 +11,9 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from workers.config import Settings, child_environment, explicit_redis_urls, load_settings
-from workers.procs import child_preexec
-from workers.redis_server import RedisServer, RedisStartError, port_in_use, start_redis
+from cli.procs import child_preexec
+from cli.redis_server import RedisServer, RedisStartError, port_in_use, start_redis
+from store.config import Settings, child_environment, explicit_redis_urls, load_settings
 
 RESTART_BACKOFF = (1.0, 2.0, 5.0, 10.0)
 """Seconds to wait before restarting a crashed child, growing with repeated crashes."""
@@ -167,7 +167,7 @@ def main(argv: list[str]) -> int:
         settings = replace(settings, redis_url=redis_url, rq_redis_url=env_rq_redis or redis_url)
         sup.settings = settings
         sup.env = child_environment({**settings.as_env(), "PYTHONUNBUFFERED": "1"})
-        me = [sys.executable, "-m", "workers.cli"]
+        me = [sys.executable, "-m", "cli.main"]
         sup.add("web", me + ["web", "--host", ns.host, "--port", str(ns.port)])
         sup.add("worker", me + ["worker"])
         sup.add("scheduler", me + ["scheduler"])

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from workers.catalog import CatalogError, load_catalog, parse_catalog
-from workers.config import DEFAULT_CATALOG, ConfigError, load_settings
+from store.catalog import CatalogError, load_catalog, parse_catalog
+from store.config import DEFAULT_CATALOG, ConfigError, load_settings
 
 
 def test_defaults(tmp_path: Path) -> None:

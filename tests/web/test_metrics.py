@@ -10,9 +10,9 @@ import redis
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from cli.redis_server import free_port
+from store import keys, metrics
 from tests.conftest import TEST_API_KEY
-from workers import keys, metrics
-from workers.redis_server import free_port
 
 REQUIRED = {
     "outage_reports",
@@ -159,7 +159,7 @@ def test_fleet_metrics_come_from_redis(client, redis_conn: redis.Redis) -> None:
 
 
 def test_an_unreachable_redis_is_reported_not_raised() -> None:
-    from workers.connections import redis_client
+    from store.connections import redis_client
 
     dead = redis_client(f"redis://127.0.0.1:{free_port()}/0")
     collector = metrics.FleetCollector(dead, dead, ["detect"])

@@ -107,6 +107,9 @@ IP (never the IP itself) or the API key's public id."""
 WEBHOOK_DELIVERIES = "outage:webhooks:deliveries"
 """Capped list of recent webhook delivery outcomes (JSON), newest first."""
 
+QUEUES = ("detect", "webhooks", "default")
+"""RQ queues (in the queue Redis) a worker listens on, most urgent first."""
+
 SCHEDULER_LOCK = "outage:scheduler:lock"
 """Held by the active scheduler; expires if it dies so another can take over."""
 

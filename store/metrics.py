@@ -3,7 +3,7 @@
 Two kinds, because RQ runs every job in a short-lived forked work horse:
 - Process metrics (the prometheus_client objects below) are counted in the web processes
   that see the event: reports, ingest latency, HTTP requests. Under gunicorn they live in
-  multiprocess mode (PROMETHEUS_MULTIPROC_DIR, prepared by workers.gunicorn_conf). Every
+  multiprocess mode (PROMETHEUS_MULTIPROC_DIR, prepared by cli.gunicorn_conf). Every
   one has labels, so merely importing this module creates no multiprocess file.
 - Fleet metrics live in Redis: the workers add to two small hashes (`observe_cycle`,
   `webhook`) and `/metrics` reads them, the open incidents and the RQ queues at scrape time
@@ -30,7 +30,7 @@ from prometheus_client.core import (
     Metric,
 )
 
-from workers import keys
+from store import keys
 
 log = logging.getLogger("outage.metrics")
 
@@ -198,7 +198,7 @@ def open_incident_metrics(conn: redis.Redis) -> list[Metric]:
     """Count open incidents by severity from the open set and the incident documents."""
     import json
 
-    from workers.incidents import split_member
+    from store.incidents import split_member
 
     members = list(conn.smembers(keys.OPEN_INCIDENTS))[:MAX_OPEN_READ]
     counts = dict.fromkeys(SEVERITIES, 0)

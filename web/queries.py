@@ -17,7 +17,13 @@ import numpy as np
 import redis
 
 from detector.clock import minute_to_iso
-from workers import detection, keys, state
+from store import keys, minute_hash
+from store.detectors import DetectorCache, load_detector
+
+BAND_CACHE = DetectorCache(limit=64)
+"""Detectors a web process keeps for expected bands (the charts and maps), renewed when
+their baseline changes."""
+
 
 MAP_WINDOW = 15
 """Minutes of observed reports summed per region on the maps."""
@@ -93,7 +99,7 @@ def read_leaves(
         last = min(end, chunk + 1999)
         for minute in range(chunk, last + 1):
             pipe.hgetall(keys.minute_counts(service, minute))
-        out.extend(detection.parse_minute_hash(raw) for raw in pipe.execute())
+        out.extend(minute_hash.parse(raw) for raw in pipe.execute())
     return out
 
 
@@ -212,7 +218,7 @@ def series(
     """
     counted, raw = scope_series(conn, service, region, problem, start, end)
     minutes = np.arange(start, end + 1, dtype=np.int64)
-    detector, _ = state.load_detector(conn, service, for_bands=True, params=params)
+    detector, _ = load_detector(conn, service, BAND_CACHE, for_bands=True, params=params)
     got = band(detector, (region or "*", problem or "*"), minutes)
     body: dict[str, Any] = {
         "service": service,
@@ -276,7 +282,7 @@ def region_map(
                     unlocated += counted
                 continue
             observed[target] = observed.get(target, 0.0) + counted
-    detector, _ = state.load_detector(conn, service, for_bands=True, params=params)
+    detector, _ = load_detector(conn, service, BAND_CACHE, for_bands=True, params=params)
     known: set[str] = set()
     if detector is not None:
         for region, problem in detector.series_keys():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import redis
 
-from workers.procs import child_preexec
+from cli.procs import child_preexec
 
 
 class RedisStartError(RuntimeError):

@@ -1,0 +1,1 @@
+"""The `outage` command and the processes it starts."""
