@@ -193,6 +193,9 @@ def _same_time_of_day(cube: np.ndarray, ok: np.ndarray, flat: np.ndarray) -> np.
     return np.tile(daily, (1, days))
 
 
+ROBUST_PASSES = 3
+"""Clip-and-refit passes of the dispersion fit (each clips bursts at the previous fit)."""
+
 MOMENTS = 6
 """Moments of squared residuals kept per series: s11, s12, s22, b1, b2 (weighted sums of
 f^2, f^3, f^4, f r^2, f^2 r^2 with weights 1 / (f + 1)^2) and the number of points."""
@@ -303,6 +306,43 @@ def _borrow(
     return out
 
 
+def _shrink_in_time(
+    chrono: np.ndarray,
+    totals: np.ndarray,
+    kernel_points: float,
+    donors: np.ndarray,
+    params: Params,
+) -> np.ndarray:
+    """Shrink the profile of series without a donor towards its daily shape, and that
+    towards its flat mean, by the counts behind each point (shape (n, period)).
+
+    A sparse series' weekly profile is mostly sampling noise (a few reports per week spread
+    over 672 slots); read as a shape it makes single reports look like bursts. Each level
+    keeps weight support / (support + borrow_prior_counts), as in _borrow.
+    kernel_points: effective slots behind one smoothed point.
+    """
+    n, period = chrono.shape
+    rows = np.flatnonzero(donors < 0)
+    if rows.size == 0:
+        return chrono
+    days = period // SLOTS_PER_DAY
+    own = chrono[rows]
+    total = totals[rows][:, None]
+    flat = own.mean(axis=1, keepdims=True)
+    daily = own.reshape(rows.size, days, SLOTS_PER_DAY).mean(axis=1)
+    w_day = total * kernel_points / SLOTS_PER_DAY
+    w_day = w_day / (w_day + params.borrow_prior_counts)
+    daily = w_day * daily + (1.0 - w_day) * flat
+    out = chrono.copy()
+    if days > 1:
+        w_week = total * kernel_points / period
+        w_week = w_week / (w_week + params.borrow_prior_counts)
+        out[rows] = w_week * own + (1.0 - w_week) * np.tile(daily, (1, days))
+    else:
+        out[rows] = daily
+    return out
+
+
 def fit_baseline(
     hist: np.ndarray,
     excluded: np.ndarray,
@@ -365,14 +405,23 @@ def fit_baseline(
         chrono = _smooth(np.where(count[None] > 0, mean, fallback), params.smoothing_kernel)
     kernel = np.asarray(params.smoothing_kernel, dtype=float)
     points = 1.0 if mode is BaselineMode.FLAT else kernel.sum() ** 2 / (kernel**2).sum() / period
+    if mode is not BaselineMode.FLAT:
+        chrono = _shrink_in_time(chrono, totals, points * period, donors, params)
     chrono = _borrow(chrono, totals, totals * points, donors, depths, params.borrow_prior_counts)
     chrono = np.maximum(chrono, params.min_rate_per_min * SLOT_MINUTES)
     fit = np.tile(chrono, (1, reps)) if mode is not BaselineMode.FLAT else chrono
     fit = fit / np.repeat(scale, period, axis=1)
     inflate = _inflation(params.smoothing_kernel, reps, mode, period)
-    phi, phi_q, c2, phi_free = solve_dispersion(
-        residual_moments(vals, fit, ok, inflate), floor, params.max_overdispersion
-    )
+    # Clip rare bursts at robust_z standard deviations and refit, starting from Poisson
+    # noise: the quiet state's noise is what most slots show (a few passes converge to the
+    # dispersion of an ordinary NB; detector/tails.py calibrates the bursts' tail).
+    var = fit
+    for _ in range(ROBUST_PASSES):
+        clipped = np.minimum(vals, np.ceil(fit + params.robust_z * np.sqrt(var)))
+        phi, phi_q, c2, phi_free = solve_dispersion(
+            residual_moments(clipped, fit, ok, inflate), floor, params.max_overdispersion
+        )
+        var = nb_variance(fit, phi[:, None], phi_q[:, None], c2[:, None])
     c2_minute = None
     if minute_moments is not None:
         measured = minute_moments[:, -1] >= SLOTS_PER_DAY * SLOT_MINUTES

@@ -28,6 +28,9 @@ from detector.series import Key, SeriesIndex
 from detector.state import MinuteState, pack, unpack
 from detector.status import ServiceStatus, build_status
 from detector.step import alarm_weights, repay_backlog, run_tests
+from detector.tails import evidence
+from detector.tails import learn as learn_tail
+from detector.tails import thresholds as tail_thresholds
 
 PARTS = ("index", "history", "baseline", "state")
 """Names of the persisted parts: series index, 15-minute history, fitted baseline, state."""
@@ -229,8 +232,8 @@ class ServiceDetector:
             mu,
             base,
             self.ready,
-            self._alpha,
-            self._h,
+            self._alpha_eff,
+            self._h_eff,
             self._tilt_table(disp),
             self._mix_parent,
             prefixes,
@@ -242,17 +245,29 @@ class ServiceDetector:
                 self._exclude_since(event.incident.started_at)
             elif event.kind is EventKind.REOPEN and event.incident.ended_at is not None:
                 self._exclude_since(event.incident.ended_at)
+        quiet = False
         if self.lifecycle.open is not None:
             st.slot_excluded = True
         elif st.credit_until < 0 and st.gap_expected == 0.0:
+            quiet = True
             self._learn_minute_noise(x_adj, mu)
+        learn_tail(
+            st.tail,
+            evidence(tests.p_raw, self._alpha, tests.cusum, self._h),
+            self.ready & quiet,
+            params,
+            None if self.lifecycle.open is None else np.ones(len(self.ready), dtype=bool),
+        )
         st.last_minute = t
         self._dirty.add("state")
         return events
 
     def _learn_minute_noise(self, x: np.ndarray, mu: np.ndarray) -> None:
         """Add this minute's residuals of ready series to the decayed one-minute moments
-        (not during an incident, an ingestion gap or its backlog repayment)."""
+        (not during an incident, an ingestion gap or its backlog repayment), each count
+        clipped at robust_z standard deviations of the current fit as in fit_baseline."""
+        sd = np.sqrt(mu * (self._disp_a + self._disp_b * mu))
+        x = np.minimum(x, np.ceil(mu + self.params.robust_z * sd))
         mom = self.state.minute_moments
         mom *= self._minute_decay
         mom += residual_moments(x[:, None], mu[:, None], self.ready[:, None])
@@ -283,6 +298,10 @@ class ServiceDetector:
         weights = alarm_weights(len(self.index), self.params)
         self._alpha = self.params.alpha * weights
         self._h = self.params.cusum_threshold - np.log(weights)
+        # Thresholds raised where the series' own evidence tail is heavier than the model's.
+        self._theta = tail_thresholds(self.state.tail, weights, self.params)
+        self._alpha_eff = self._alpha**self._theta
+        self._h_eff = self._h * self._theta
         self._profile_t = np.ascontiguousarray(self.baseline.profile.T)
         self._mix_parent = self.index.mix_parents()
         self._disp_a, self._disp_b = self.baseline.minute_dispersion(self.params)

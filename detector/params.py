@@ -88,6 +88,23 @@ class Params:
     """Time constant (days) of the decayed moments of one-minute residuals that measure how
     much of the level noise is minute-to-minute rather than common to a 15-minute slot."""
 
+    robust_z: float = 3.5
+    """Counts above expected + robust_z standard deviations of the current fit are clipped
+    there when the noise is estimated (two passes), so rare bursts that were never outages
+    do not inflate the quiet state's dispersion (their tail is calibrated separately)."""
+
+    # --- tail calibration against each series' own evidence, see detector/tails.py --------
+    tail_threshold: float = 0.4
+    """Evidence (1 = model threshold) above which a minute starts or extends an episode."""
+    tail_run_minutes: int = 15
+    """Minutes below tail_threshold that end an episode (runs declustering)."""
+    tail_days: float = 28.0
+    """Time constant (days) of the decayed episode statistics."""
+    tail_min_episodes: float = 5.0
+    """Episodes (decayed count) a series needs before its own tail can raise its threshold."""
+    tail_max_factor: float = 6.0
+    """Largest threshold in evidence units (a multiple of the model's log-threshold)."""
+
     # --- clock changes (DST), see detector/phase.py ---------------------------------------
     phase_lookback_hours: int = 48
     """Hours of recent 15-minute history compared with the profile at +-1 hour at each refit."""
@@ -176,6 +193,10 @@ class Params:
             raise ValueError("split_factor must be > 1")
         if self.phase_lookback_hours < 24 or self.phase_threshold <= 0:
             raise ValueError("phase_lookback_hours must be >= 24 and phase_threshold positive")
+        if not 0.0 < self.tail_threshold < 1.0 or self.tail_max_factor < 1.0:
+            raise ValueError("tail_threshold must be in (0, 1) and tail_max_factor >= 1")
+        if self.tail_run_minutes < 1 or self.tail_days <= 0 or self.robust_z <= 0:
+            raise ValueError("tail_run_minutes, tail_days and robust_z must be positive")
         if self.status_minutes > self.recent_minutes:
             raise ValueError("status_minutes must not exceed recent_minutes")
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from detector.baseline import MOMENTS
 from detector.params import Params
+from detector.tails import TAIL_COLUMNS
 
 _SERIES_ARRAYS = {
     # name: (trailing shape factory, dtype)
@@ -25,6 +26,7 @@ _SERIES_ARRAYS = {
     "slot_counts": (lambda p: (), np.float64),
     "win": (lambda p: (3, len(p.windows)), np.float64),
     "minute_moments": (lambda p: (MOMENTS,), np.float64),
+    "tail": (lambda p: (TAIL_COLUMNS,), np.float64),
 }
 """Per-minute state with one row per series (the 'state' part)."""
 
@@ -61,6 +63,8 @@ class MinuteState:
     slot_counts: np.ndarray
     minute_moments: np.ndarray
     """Decayed baseline.residual_moments of one-minute counts, shape (n, MOMENTS)."""
+    tail: np.ndarray
+    """Evidence episode statistics of detector/tails.py, shape (n, TAIL_COLUMNS)."""
 
     def grow(self, n: int) -> None:
         """Append zero rows so that every per-series array has n rows."""

@@ -1,0 +1,43 @@
+"""Real crowd series carry bursts that were never outages (issue 12's reproduction).
+
+A sparse series (0.0025 reports/min) whose six weeks of history hold nine small bursts (2 to
+6 reports within 20 minutes) went blind: the bursts inflated the one dispersion estimate, so
+an outage of 6 and then 15 reports in 40 minutes, the largest thing the series had ever
+seen, raised nothing. Robust noise estimation (bursts clipped) plus a tail calibrated on the
+series' own evidence must find it within 30 minutes, and raise nothing on the bursts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from detector.replay import replay_arrays
+from tests.detector.fixtures import epoch_minute
+
+RATE = 0.0025
+WEEKS = 6
+START = epoch_minute("2024-01-01T00:00")
+
+
+def sparse_with_outage(seed: int, bursts: int) -> tuple[np.ndarray, int]:
+    """Return one-series minute counts and the outage onset index (after WEEKS weeks)."""
+    rng = np.random.default_rng(seed)
+    history = WEEKS * 7 * 1440
+    x = rng.poisson(RATE, history + 1440)
+    for start in rng.choice(history - 30, bursts, replace=False):
+        np.add.at(x, start + rng.integers(0, 20, rng.integers(2, 7)), 1)
+    onset = history + 600
+    np.add.at(x, onset + rng.integers(0, 20, 6), 1)
+    np.add.at(x, onset + 20 + rng.integers(0, 20, 15), 1)
+    return x, onset
+
+
+@pytest.mark.parametrize("bursts", [0, 9])
+def test_sparse_outage_after_a_bursty_history_is_found_within_30_minutes(bursts: int) -> None:
+    x, onset = sparse_with_outage(1201, bursts)
+    incidents = replay_arrays("svc", [("US", "app")], START, x[None, :], x[None, :])
+    assert incidents, "the outage raised nothing"
+    first = incidents[0]
+    assert first.started_at >= START + onset - 15  # not one of the history's bursts
+    assert first.detected_at - (START + onset) <= 30
