@@ -253,7 +253,7 @@ class ServiceDetector:
             self._learn_minute_noise(x_adj, mu)
         learn_tail(
             st.tail,
-            evidence(tests.p_raw, self._alpha, tests.cusum, self._h),
+            evidence(tests.p_ratio, self._alpha, tests.cusum_ratio, self._h),
             self.ready & quiet,
             params,
             None if self.lifecycle.open is None else np.ones(len(self.ready), dtype=bool),

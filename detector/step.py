@@ -35,8 +35,11 @@ class MinuteTests:
     """Raw reports per window, shape (n, n_windows)."""
     p: np.ndarray
     """Window tail probabilities, 1 where a gate failed, shape (n, n_windows)."""
-    p_raw: np.ndarray
-    """Window tail probabilities before the effect-size gates (1 below the screen)."""
+    p_ratio: np.ndarray
+    """Window tail probabilities where the relative gates (ratio, reporter diversity) pass,
+    before the count gates; 1 elsewhere, shape (n, n_windows)."""
+    cusum_ratio: np.ndarray
+    """CUSUM scores where the run passes its ratio gate, 0 elsewhere, shape (n, n_ratios)."""
     window_alarm: np.ndarray
     cusum: np.ndarray
     """CUSUM scores, shape (n, n_ratios)."""
@@ -171,14 +174,16 @@ def cusum_gates(
     sustained_minutes (a short burst must be a clear effect, the baseline may be off by tens
     of percent for a few minutes), sustained_ratio once the run has lasted that long.
     """
-    ratio_gate = np.where(
-        run_len >= params.sustained_minutes, params.sustained_ratio, params.min_ratio
-    )
     return (
         (run_obs >= params.min_reporters)
         & (run_obs - run_exp >= params.min_excess)
-        & (run_obs >= ratio_gate * run_exp)
+        & (run_obs >= _ratio_gate(run_len, params) * run_exp)
     )
+
+
+def _ratio_gate(run_len: np.ndarray, params: Params) -> np.ndarray:
+    """Return the ratio a CUSUM run of this length must show (see cusum_gates)."""
+    return np.where(run_len >= params.sustained_minutes, params.sustained_ratio, params.min_ratio)
 
 
 def run_tests(
@@ -219,31 +224,36 @@ def run_tests(
     p_raw = np.ones(obs.shape)
     if screen.any():
         p_raw[screen] = nb_sf(obs[screen], exp[screen], var[screen])
-    gates = (
-        screen
-        & (obs >= params.min_reporters)
-        & (obs - exp >= params.min_excess)
-        & (obs >= params.min_ratio * exp)
-        & (obs >= params.min_reporter_diversity * rawsum)
+    # Relative gates (ratio, diversity, broad rise or mix shift) before the count gates: the
+    # tail calibration (detector/tails.py) learns from what could alarm but for its size.
+    relative = (
+        screen & (obs >= params.min_ratio * exp) & (obs >= params.min_reporter_diversity * rawsum)
     )
-    p = np.where(gates, p_raw, 1.0)
-    window_alarm = p <= alpha[:, None]
-    if window_alarm.any():
-        strong = obs >= params.broad_ratio * exp
-        window_alarm &= strong | mix_shifted(obs, exp, mix_parent, params, base.phi)
-
+    gated = relative.copy()
     ratios = np.asarray(params.cusum_ratios, dtype=float)
     state.cusum = cusum_step(state.cusum, x, mu, tilt, ratios) * ready[:, None]
     running = state.cusum > 0
     state.run_obs = (state.run_obs + x[:, None]) * running
     state.run_exp = (state.run_exp + mu[:, None]) * running
     state.run_len = (state.run_len + 1.0) * running
+    ratio_ok = running & (state.run_obs >= _ratio_gate(state.run_len, params) * state.run_exp)
+    strong = obs >= params.broad_ratio * exp
+    strong_run = state.run_obs >= params.broad_ratio * state.run_exp
+    weak, weak_run = relative & ~strong, ratio_ok & ~strong_run
+    if weak.any() or weak_run.any():
+        window_shifted = mix_shifted(obs, exp, mix_parent, params, base.phi)
+        relative &= strong | window_shifted
+        ratio_ok &= strong_run | window_shifted[:, -1:]
+    p_ratio = np.where(relative, p_raw, 1.0)
+    cusum_ratio = np.where(ratio_ok, state.cusum, 0.0)
+
+    count_gates = (obs >= params.min_reporters) & (obs - exp >= params.min_excess)
+    p = np.where(gated & count_gates, p_raw, 1.0)
+    window_alarm = (p_ratio <= alpha[:, None]) & count_gates
     crossed = state.cusum >= threshold[:, None]
-    cusum_alarm = crossed & cusum_gates(state.run_obs, state.run_exp, state.run_len, params)
-    if cusum_alarm.any():
-        strong = state.run_obs >= params.broad_ratio * state.run_exp
-        shifted = mix_shifted(obs[:, -1:], exp[:, -1:], mix_parent, params, base.phi)
-        cusum_alarm &= strong | shifted
+    cusum_alarm = (
+        crossed & ratio_ok & cusum_gates(state.run_obs, state.run_exp, state.run_len, params)
+    )
     scores = state.cusum.copy()
     if cusum_alarm.any():
         # Restart a CUSUM once it alarmed: a later alarm needs fresh evidence. A CUSUM that
@@ -267,7 +277,8 @@ def run_tests(
         var,
         rawsum,
         p,
-        p_raw,
+        p_ratio,
+        cusum_ratio,
         window_alarm,
         scores,
         cusum_alarm,

@@ -27,9 +27,7 @@ XI_MAX = 0.45
 """Largest GPD shape used: the method of moments needs xi < 1/2 (finite variance)."""
 
 
-def evidence(
-    p: np.ndarray, alpha: np.ndarray, cusum: np.ndarray, h: np.ndarray
-) -> np.ndarray:
+def evidence(p: np.ndarray, alpha: np.ndarray, cusum: np.ndarray, h: np.ndarray) -> np.ndarray:
     """Return the normalised evidence E of each series, shape (n,).
 
     p: window tail probabilities before effect-size gates, shape (n, n_windows); alpha and h:
