@@ -4,6 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 CHROMIUM ?= /usr/bin/chromium
+SOURCES := cli detector store web workers tests bench
 
 .PHONY: up demo test lint bench browser clean
 
@@ -32,13 +33,15 @@ browser:  ## Debian's chromium for the browser tests (never a browser download)
 	  else echo "note: $(CHROMIUM) missing and not root; browser tests will be skipped (fail under CI=true)"; fi; \
 	fi
 
-test: $(VENV)/.test browser  ## the whole suite, as CI runs it
-	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+test: lint browser  ## lint, then the whole suite with coverage, as CI runs it
+	@$(PY) -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; \
 	exit $$rc
 
-lint: $(VENV)/.test
-	$(VENV)/bin/ruff check cli detector store web workers tests bench
+lint: $(VENV)/.test  ## ruff check, ruff format --check, mypy (config in pyproject.toml)
+	$(VENV)/bin/ruff check $(SOURCES)
+	$(VENV)/bin/ruff format --check $(SOURCES)
+	$(VENV)/bin/mypy
 
 bench: $(VENV)/.test  ## every benchmark, printing its table
 	$(VENV)/bin/outage bench quality

@@ -175,8 +175,9 @@ def main(argv: list[str]) -> int:
     ns = parser.parse_args(argv)
     settings = load_settings()
     catalog = load_catalog(settings.catalog_path)
-    services = [s for s in DEMO_SERVICES if catalog.get(s)]
-    problems = {s: catalog.get(s).problem_slugs for s in services}
+    known = {s: entry for s in DEMO_SERVICES if (entry := catalog.get(s)) is not None}
+    services = list(known)
+    problems = {s: entry.problem_slugs for s, entry in known.items()}
     try:
         conn = data_redis(settings, timeout=10)
     except NoRedisConfigured as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from detector.baseline import MOMENTS
 from detector.params import Params
 from detector.tails import TAIL_COLUMNS
 
-_SERIES_ARRAYS = {
+_SERIES_ARRAYS: dict[str, tuple[Callable[[Params], tuple[int, ...]], type[np.float64]]] = {
     # name: (trailing shape factory, dtype)
     "ring": (lambda p: (3, p.recent_minutes), np.float64),
     "cusum": (lambda p: (len(p.cusum_ratios),), np.float64),
@@ -133,7 +134,7 @@ def pack(
 ) -> bytes:
     """Serialise named arrays plus a JSON meta dict into npz bytes (no pickle)."""
     buf = io.BytesIO()
-    payload = dict(arrays)
+    payload: dict[str, Any] = dict(arrays)  # Any: np.savez's **kwds are typed loosely
     if meta is not None:
         payload["_meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     (np.savez_compressed if compress else np.savez)(buf, **payload)

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 DEFAULT_CATALOG = Path(__file__).with_name("catalog.toml")
 
@@ -157,7 +158,7 @@ class Settings:
     webhooks: tuple[dict, ...] = field(default_factory=tuple)
     incident_days: int = 90
     webhook_timeout: float = 5.0
-    detector_params: tuple[tuple[str, object], ...] = ()
+    detector_params: tuple[tuple[str, Any], ...] = ()
     web_workers: int = 2
     log_json: bool = False
     log_level: str = "INFO"
@@ -227,7 +228,7 @@ def parse_api_keys(raw: str) -> tuple[ApiKey, ...]:
     return tuple(keys)
 
 
-def parse_detector_params(raw: str) -> tuple[tuple[str, object], ...]:
+def parse_detector_params(raw: str) -> tuple[tuple[str, Any], ...]:
     """Parse and check the JSON object of detector parameter overrides."""
     if not raw.strip():
         return ()

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import functools
 import urllib.parse
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, TypeAlias, cast
 
 import redis
 from redis.backoff import ExponentialBackoff, NoBackoff
@@ -54,8 +56,20 @@ def _pipelined_pfcount(pipe, *names):
     return pipe.execute_command("PFCOUNT", names[0])
 
 
-DataRedis = redis.Redis | RedisCluster
-"""What `data_redis` returns: both speak the same commands for single-slot work."""
+DataRedis: TypeAlias = redis.Redis
+"""What `data_redis` returns, for type checking: a `redis.Redis`, or a `DataCluster` that
+speaks the same commands for single-slot work (every key of a service shares a hash tag)."""
+
+
+def text(value: bytes | str) -> str:
+    """Return one Redis reply item as str (our clients answer bytes; redis-py's types say
+    `bytes | str` because they cannot know `decode_responses`)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def texts(reply: Iterable[Any]) -> list[str]:
+    """Return the items of a multi-item Redis reply (members, ids) as str."""
+    return [text(item) for item in reply]
 
 
 class NoRedisConfigured(RuntimeError):
@@ -121,7 +135,7 @@ def redis_client(
             "no Redis configured: set REDIS_URL, or start `outage up` with the same "
             "OUTAGE_DATA_DIR so this command can find its Redis"
         )
-    common = {
+    common: dict[str, Any] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout or SOCKET_TIMEOUT,
         "health_check_interval": 30,
@@ -131,16 +145,17 @@ def redis_client(
     if kind == "plain":
         return redis.Redis.from_url(url, retry_on_timeout=False, **common)
     parsed = parse_multi_node_url(url)
-    auth = {"username": parsed.username, "password": parsed.password}
+    auth: dict[str, Any] = {"username": parsed.username, "password": parsed.password}
     if kind == "cluster":
         try:  # RedisCluster reads the slot map now, so an unreachable cluster fails here
-            return DataCluster(
+            cluster = DataCluster(
                 startup_nodes=[ClusterNode(h, p) for h, p in parsed.nodes],
                 retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), CLUSTER_RETRY_ATTEMPTS),
                 ssl=parsed.tls,
                 **auth,
                 **common,
             )
+            return cast(DataRedis, cluster)
         except RedisClusterException as exc:  # not a RedisError: callers map those to 503
             raise redis.ConnectionError(f"Redis Cluster unreachable: {exc}") from exc
     # One quick retry: enough to re-resolve the primary after a failover, and a dead

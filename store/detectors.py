@@ -13,17 +13,21 @@ import logging
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
 from store import keys
 from store.config import Settings
 
+if TYPE_CHECKING:  # imported lazily at run time: web processes that never load one stay light
+    from detector.engine import ServiceDetector
+    from detector.params import Params
+
 log = logging.getLogger("outage.detection")
 
 
-def detector_params(settings: Settings):
+def detector_params(settings: Settings) -> Params | None:
     """Return the detector Params of these settings (None = the detector's defaults)."""
     if not settings.detector_params:
         return None
@@ -42,11 +46,11 @@ class DetectorCache:
 
     limit: int | None = None
     """Most detectors kept (least recently used dropped first); None: no limit."""
-    entries: OrderedDict[tuple[str, str], tuple[bytes, Any, int | None]] = field(
+    entries: OrderedDict[tuple[str, str], tuple[bytes, ServiceDetector, int | None]] = field(
         default_factory=OrderedDict
     )
 
-    def get(self, where: str, service: str, version: bytes | None):
+    def get(self, where: str, service: str, version: bytes | None) -> ServiceDetector | None:
         hit = self.entries.get((where, service))
         if hit is None or version is None or hit[0] != version:
             return None
@@ -58,7 +62,12 @@ class DetectorCache:
         return None if hit is None else hit[2]
 
     def put(
-        self, where: str, service: str, version: bytes, detector: Any, saved: int | None = None
+        self,
+        where: str,
+        service: str,
+        version: bytes,
+        detector: ServiceDetector,
+        saved: int | None = None,
     ) -> None:
         self.entries[(where, service)] = (version, detector, saved)
         self.entries.move_to_end((where, service))
@@ -78,6 +87,10 @@ def where_of(conn: Any) -> str:
         return f"sentinel:{pool.service_name}"
     kw = pool.connection_kwargs
     return f"{kw.get('host')}:{kw.get('port')}/{kw.get('db')}{kw.get('path', '')}"
+
+
+def _bytes(reply: bytes | str | None) -> bytes | None:
+    return reply.encode() if isinstance(reply, str) else reply
 
 
 def part_names() -> tuple[str, ...]:
@@ -103,9 +116,9 @@ def load_detector(
     service: str,
     cache: DetectorCache | None = None,
     for_bands: bool = False,
-    params: Any = None,
+    params: Params | None = None,
     version: bytes | None = None,
-):
+) -> tuple[ServiceDetector | None, bytes | None]:
     """Return (detector or None if nothing is stored, version token) for a service.
 
     `cache`: where to keep it between calls (None: load every time). With `for_bands` a
@@ -118,7 +131,9 @@ def load_detector(
     version_key = (keys.baseline_version if for_bands else keys.detector_version)(service)
     where = where_of(conn) + ("#bands" if for_bands else "")
     if cache is not None:
-        current = version if version is not None and not for_bands else conn.get(version_key)
+        current = (
+            version if version is not None and not for_bands else _bytes(conn.get(version_key))
+        )
         hit = cache.get(where, service, current)
         if hit is not None:
             return hit, cache.entries[(where, service)][0]

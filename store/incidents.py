@@ -16,6 +16,7 @@ import redis
 
 from detector.clock import iso_to_minute, minute_to_iso
 from store import keys
+from store.connections import texts
 
 OPEN, CLOSED = "open", "closed"
 
@@ -125,9 +126,9 @@ def query(
             pairs = [p for p in pairs if p[0] == service]
     elif service is not None:
         ids = conn.zrevrange(keys.incidents(service), 0, -1)
-        pairs = [(service, i.decode()) for i in ids]
+        pairs = [(service, i) for i in texts(ids)]
     else:
-        pairs = [split_member(m) for m in conn.zrevrange(keys.ALL_INCIDENTS, 0, -1)]
+        pairs = [split_member(m) for m in texts(conn.zrevrange(keys.ALL_INCIDENTS, 0, -1))]
     out = []
     for start in range(0, len(pairs), 500):
         for doc in read_documents(conn, pairs[start : start + 500]):
@@ -155,14 +156,14 @@ def trim(conn: redis.Redis, services: Iterable[str], keep_days: int, now: float)
     horizon = int(now) - keep_days * 86400
     for service in services:
         zkey = keys.incidents(service)
-        ids = [i.decode() for i in conn.zrange(zkey, 0, -1)]
+        ids = texts(conn.zrange(zkey, 0, -1))
         if not ids:
             continue
         pipe = conn.pipeline(transaction=False)
         for incident_id in ids:
             pipe.exists(keys.incident(service, incident_id))
         gone = [i for i, ok in zip(ids, pipe.execute(), strict=True) if not ok]
-        old = [i.decode() for i in conn.zrangebyscore(zkey, "-inf", f"({horizon}")]
+        old = texts(conn.zrangebyscore(zkey, "-inf", f"({horizon}"))
         # An old incident that is still open stays listed until it closes.
         still_open = {i for i in old if _is_open(conn, service, i)}
         drop = sorted(set(gone) | (set(old) - still_open))
@@ -178,9 +179,9 @@ def trim(conn: redis.Redis, services: Iterable[str], keep_days: int, now: float)
 
 def indexed_services(conn: redis.Redis) -> set[str]:
     """Return every service that has an entry in the global incident index."""
-    return {split_member(m)[0] for m in conn.zrange(keys.ALL_INCIDENTS, 0, -1)}
+    return {split_member(m)[0] for m in texts(conn.zrange(keys.ALL_INCIDENTS, 0, -1))}
 
 
 def _is_open(conn: redis.Redis, service: str, incident_id: str) -> bool:
     raw = conn.get(keys.incident(service, incident_id))
-    return bool(raw) and json.loads(raw)["status"] == OPEN
+    return raw is not None and bool(raw) and json.loads(raw)["status"] == OPEN

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from store import keys
+from store.connections import texts
 from web import queries
 from web.detection_api import cache_for, known_service
 from web.extensions import outage
@@ -19,7 +20,7 @@ def services():
     current level."""
     ext = outage()
     slugs = ext.catalog.slugs()
-    extra = sorted({m.decode() for m in ext.redis.smembers(keys.ACTIVE_SERVICES)} - set(slugs))
+    extra = sorted(set(texts(ext.redis.smembers(keys.ACTIVE_SERVICES))) - set(slugs))
     found = queries.statuses(ext.redis, slugs + extra)
     out = []
     for slug in slugs + extra:

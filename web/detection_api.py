@@ -11,7 +11,7 @@ import hashlib
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, overload
 
 from flask import Blueprint, Flask, Response, current_app, request
 
@@ -80,6 +80,10 @@ def known_service(slug: str) -> dict[str, Any]:
     raise ApiError(404, f"unknown service {slug[:80]!r}", field="service")
 
 
+@overload
+def int_param(name: str, default: int, low: int, high: int) -> int: ...
+@overload
+def int_param(name: str, default: None, low: int, high: int) -> int | None: ...
 def int_param(name: str, default: int | None, low: int, high: int) -> int | None:
     """Parse an integer query parameter within [low, high]; 422 otherwise."""
     raw = request.args.get(name, "").strip()

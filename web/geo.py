@@ -41,7 +41,7 @@ def country_from_ip(ip: str | None) -> str | None:
     if not ip or db is None:
         return None
     try:
-        code = db.lookup(ip).country_code  # type: ignore[attr-defined]
+        code = db.lookup(ip).country_code
     except Exception:  # geoip2fast raises on some malformed input; unknown is the answer
         return None
     return code if isinstance(code, str) and is_valid_region(code) and len(code) == 2 else None

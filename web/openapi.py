@@ -287,7 +287,7 @@ def document() -> dict[str, Any]:
             }
         },
     }
-    hook_headers = {
+    hook_headers: dict[str, dict[str, Any]] = {
         "X-Outage-Timestamp": {
             "schema": {"type": "string"},
             "description": "Unix seconds when the POST was signed.",

@@ -93,7 +93,7 @@ def read_leaves(
     conn: redis.Redis, service: str, start: int, end: int
 ) -> list[dict[tuple[str, str], tuple[int, int | None]]]:
     """Return the leaf counts of minutes start..end inclusive, one dict per minute."""
-    out = []
+    out: list[dict[tuple[str, str], tuple[int, int | None]]] = []
     for chunk in range(start, end + 1, 2000):
         pipe = conn.pipeline(transaction=False)
         last = min(end, chunk + 1999)

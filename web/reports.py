@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pycountry
 from flask import (
@@ -72,7 +73,7 @@ def _validator() -> Validator:
     return current_app.extensions["outage_validator"]
 
 
-def _result(outcome: Outcome, **extra: object) -> tuple[dict, int, dict[str, str]]:
+def _result(outcome: Outcome, **extra: Any) -> tuple[dict, int, dict[str, str]]:
     metrics.count_reports(outcome.accepted, outcome.duplicates, extra.get("rejected", ()))
     body = {"accepted": outcome.accepted, "duplicates": outcome.duplicates, **extra}
     return body, 202, {"Cache-Control": "no-store"}
@@ -111,7 +112,7 @@ def submit_api():
         default_region=default,
         source=f"key:{key.id}" if key else "api",
     )
-    if batch:
+    if batch and isinstance(body, dict):
         good, rejected = _validator().batch(body, sender)
         return _result(_store().write(outage().redis, good), rejected=rejected)
     report = _validator().single(body, sender)
@@ -165,10 +166,10 @@ def region_name(code: str) -> str:
     if code == GLOBAL:
         return ""
     country = pycountry.countries.get(alpha_2=code[:2])
-    name = getattr(country, "common_name", None) or getattr(country, "name", code[:2])
+    name = str(getattr(country, "common_name", None) or getattr(country, "name", code[:2]))
     if "-" in code:
         sub = pycountry.subdivisions.get(code=code)
-        return f"{sub.name}, {name}" if sub else name
+        return f"{getattr(sub, 'name', code)}, {name}" if sub else name
     return name
 
 

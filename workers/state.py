@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from detector.clock import minute_to_iso
+from detector.engine import ServiceDetector
+from detector.status import ServiceStatus
 from store.detectors import DetectorCache
 
 CACHE = DetectorCache()
@@ -37,7 +39,9 @@ def _shares(shares: Iterable[Any], name: str) -> list[dict[str, Any]]:
     ]
 
 
-def status_document(detector: Any, service: str, st: Any = None) -> dict[str, Any]:
+def status_document(
+    detector: ServiceDetector, service: str, st: ServiceStatus | None = None
+) -> dict[str, Any]:
     """Return the stored status of a service (the API's `status` object); `st`: the
     detector's status() if the caller has it already."""
     st = detector.status() if st is None else st
