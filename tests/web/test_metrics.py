@@ -79,8 +79,6 @@ def test_labels_stay_bounded() -> None:
 
 
 def test_requests_feed_the_ingest_histogram_and_refusals(client) -> None:
-    if "reports" not in client.application.blueprints:
-        pytest.skip("ingestion (web.reports) is not there yet")
     count = before("outage_ingest_duration_seconds_count", source="api")
     refused = before("outage_reports_rejected_total", reason="unsupported_media_type")
     client.post("/api/v1/reports", json={"service": "x", "problem": "app"})

@@ -11,6 +11,7 @@ import pytest
 
 from store import keys
 from tests.conftest import TEST_API_KEY
+from tests.polling import wait_until
 from web import create_app
 
 URL = "/api/v1/reports"
@@ -65,7 +66,8 @@ def test_a_reporter_counts_again_after_the_dedup_window(settings, redis_conn) ->
     body = {"service": "x", "problem": "app", "region": "FR"}
     assert post(client, body).get_json()["accepted"] == 1
     assert post(client, body).get_json()["duplicates"] == 1
-    time.sleep(1.2)
+    seen = keys.tag("x") + ":seen:*"
+    wait_until(lambda: not redis_conn.keys(seen), timeout=10, what="the dedup marker to expire")
     assert post(client, body).get_json()["accepted"] == 1
 
 

