@@ -345,6 +345,21 @@ def _rq_url(env: Mapping[str, str], redis_url: str | None) -> str | None:
     return redis_url
 
 
+def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
+    """Return a flask-limiter rate string, refusing one it cannot parse (flask-limiter would
+    otherwise log the error and apply no limit at all)."""
+    from limits import parse_many
+
+    raw = (env.get(name) or "").strip() or default
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be a rate such as '10 per minute' or '10/minute;100/hour', got {raw!r}"
+        ) from None
+    return raw
+
+
 def _log_level(env: Mapping[str, str]) -> str:
     level = (env.get("OUTAGE_LOG_LEVEL") or "INFO").strip().upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -394,8 +409,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         api_keys=parse_api_keys(env.get("OUTAGE_API_KEYS", "")),
         trusted_proxies=_int(env, "OUTAGE_TRUSTED_PROXIES", 0),
         dedup_seconds=_int(env, "OUTAGE_DEDUP_SECONDS", 900, minimum=1),
-        rate_limit=env.get("OUTAGE_RATE_LIMIT") or "10 per minute",
-        api_rate_limit=env.get("OUTAGE_API_RATE_LIMIT") or "600 per minute",
+        rate_limit=_rate_limit(env, "OUTAGE_RATE_LIMIT", "10 per minute"),
+        api_rate_limit=_rate_limit(env, "OUTAGE_API_RATE_LIMIT", "600 per minute"),
         detect_interval=_float(env, "OUTAGE_DETECT_INTERVAL", 15.0),
         detect_grace=_float(env, "OUTAGE_DETECT_GRACE", 5.0, inclusive=True),
         shards=_int(env, "OUTAGE_SHARDS", 4, minimum=1),

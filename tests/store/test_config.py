@@ -43,6 +43,8 @@ def test_api_keys(tmp_path: Path) -> None:
         ("OUTAGE_DEDUP_SECONDS", "0"),
         ("OUTAGE_APPENDFSYNC", "sometimes"),
         ("OUTAGE_API_KEYS", "short"),
+        ("OUTAGE_RATE_LIMIT", "ten per minute"),
+        ("OUTAGE_API_RATE_LIMIT", "600 a minute"),
         ("OUTAGE_WEBHOOKS", "{not json"),
         ("OUTAGE_WEBHOOKS", '[{"nourl": 1}]'),
     ],
