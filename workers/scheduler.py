@@ -16,7 +16,7 @@ from rq.exceptions import DuplicateJobError
 from store import keys
 from store.config import Settings
 from store.connections import data_redis, queue_redis
-from workers import defaults
+from workers import defaults, locks
 
 log = logging.getLogger("outage.scheduler")
 
@@ -42,22 +42,12 @@ def lock_ttl(interval: float) -> int:
 
 def acquire_or_renew(conn: redis.Redis, token: str, ttl: int = LOCK_TTL) -> bool:
     """Take the scheduler lock, or extend it if we already hold it."""
-    if conn.set(LOCK_KEY, token, nx=True, ex=ttl):
-        return True
-    script = (
-        "if redis.call('get', KEYS[1]) == ARGV[1] then "
-        "return redis.call('expire', KEYS[1], ARGV[2]) else return 0 end"
-    )
-    return bool(conn.eval(script, 1, LOCK_KEY, token, ttl))
+    return locks.take(conn, LOCK_KEY, token, ttl) or locks.renew(conn, LOCK_KEY, token, ttl)
 
 
 def release(conn: redis.Redis, token: str) -> None:
     """Drop the lock if we hold it (on a clean stop, so a successor starts at once)."""
-    script = (
-        "if redis.call('get', KEYS[1]) == ARGV[1] then "
-        "return redis.call('del', KEYS[1]) else return 0 end"
-    )
-    conn.eval(script, 1, LOCK_KEY, token)
+    locks.release(conn, LOCK_KEY, token)
 
 
 CYCLE_KEY = keys.SCHEDULER_CYCLE
