@@ -10,6 +10,12 @@ def minute_to_iso(minute: int) -> str:
     return datetime.fromtimestamp(int(minute) * 60, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def last_complete_minute(now: float, grace: float) -> int:
+    """Return the newest epoch minute that ended at least `grace` seconds before `now` (unix
+    seconds): the last minute whose reports are all in, so detection and charts agree."""
+    return int((now - grace) // 60) - 1
+
+
 def iso_to_minute(text: str) -> int:
     """Parse an ISO 8601 UTC timestamp on a whole minute into an epoch minute."""
     raw = text.strip()

@@ -15,6 +15,7 @@ from typing import Any, overload
 
 from flask import Blueprint, Flask, Response, current_app, request
 
+from detector import clock
 from detector.regions import validate_region
 from store import incidents, keys, webhooks
 from store.catalog import SLUG
@@ -154,7 +155,9 @@ def problem_param(svc: dict[str, Any]) -> str | None:
 
 
 def last_complete_minute() -> int:
-    return int(time.time() // 60) - 1
+    """The last minute detection reads too (after OUTAGE_DETECT_GRACE), so a chart's last
+    point is never a minute whose reports are still arriving."""
+    return clock.last_complete_minute(time.time(), outage().settings.detect_grace)
 
 
 # ------------------------------------------------------------------------------- views

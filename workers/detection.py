@@ -21,6 +21,7 @@ from typing import Any
 
 import redis
 
+from detector.clock import last_complete_minute
 from store import incidents, keys, minute_hash
 from store.config import Settings
 from store.detectors import (
@@ -37,11 +38,6 @@ from workers.locks import LockLost, ServiceLock
 from workers.state import CACHE, status_document
 
 log = logging.getLogger("outage.detection")
-
-
-def last_complete_minute(now: float, grace: float) -> int:
-    """Return the newest epoch minute that ended at least `grace` seconds before `now`."""
-    return int((now - grace) // 60) - 1
 
 
 def read_minutes(
