@@ -215,8 +215,7 @@ def test_worker_killed_mid_job(
         loaded = [detectors.load_detector(redis_conn, s, state.CACHE)[0] for s in services]
         return [d.last_minute if d else None for d in loaded] == [end] * 3
 
-    # Generous: each call runs a detection cycle in-process, slow on a loaded machine.
-    wait_until(caught_up, timeout=180, interval=0.5, what="detection to resume")
+    wait_until(caught_up, timeout=60, interval=0.5, what="detection to resume")
     assert_like_replay(redis_conn, rows, settings)
     assert_posted_once(receiver)
 
