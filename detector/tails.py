@@ -38,8 +38,10 @@ def evidence(p: np.ndarray, alpha: np.ndarray, cusum: np.ndarray, h: np.ndarray)
     the model thresholds, shape (n,); cusum: CUSUM scores, shape (n, n_ratios).
     """
     log_alpha = np.log(alpha)[:, None]
-    windows = np.log(np.maximum(p, 1e-300)) / log_alpha
-    return np.maximum(windows.max(axis=1), (cusum / h[:, None]).max(axis=1))
+    out = (np.log(np.maximum(p, 1e-300)) / log_alpha).max(axis=1)
+    if cusum.shape[1]:  # a configuration may run no CUSUM
+        out = np.maximum(out, (cusum / h[:, None]).max(axis=1))
+    return out
 
 
 def learn(

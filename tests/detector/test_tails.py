@@ -38,6 +38,12 @@ def test_evidence_is_one_at_each_model_threshold() -> None:
     assert evidence(np.ones((1, 3)), alpha[:1], np.zeros((1, 2)), h[:1]) == pytest.approx([0.0])
 
 
+def test_evidence_without_cusums_is_the_windows() -> None:
+    p = np.array([[1e-3, 1.0]])
+    got = evidence(p, np.array([1e-6]), np.zeros((1, 0)), np.array([12.0]))
+    assert got == pytest.approx([0.5])
+
+
 def test_an_episode_is_one_peak_and_ends_after_a_run_below() -> None:
     u, run = NO_DECAY.tail_threshold, NO_DECAY.tail_run_minutes
     tail = _feed([0.1, 0.5, 0.9, 0.2, 0.7] + [0.0] * (run - 1))
