@@ -245,18 +245,17 @@ class ServiceDetector:
                 self._exclude_since(event.incident.started_at)
             elif event.kind is EventKind.REOPEN and event.incident.ended_at is not None:
                 self._exclude_since(event.incident.ended_at)
-        quiet = False
         if self.lifecycle.open is not None:
             st.slot_excluded = True
         elif st.credit_until < 0 and st.gap_expected == 0.0:
-            quiet = True
             self._learn_minute_noise(x_adj, mu)
         learn_tail(
             st.tail,
             evidence(tests.p_ratio, self._alpha, tests.cusum_ratio, self._h),
-            self.ready & quiet,
+            self.ready & (st.credit_until < 0) & (st.gap_expected == 0.0),
             params,
-            None if self.lifecycle.open is None else np.ones(len(self.ready), dtype=bool),
+            self.lifecycle.open is not None,
+            self._theta,
         )
         st.last_minute = t
         self._dirty.add("state")

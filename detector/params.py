@@ -98,6 +98,12 @@ class Params:
     """Evidence (1 = model threshold) above which a minute starts or extends an episode."""
     tail_run_minutes: int = 15
     """Minutes below tail_threshold that end an episode (runs declustering)."""
+    tail_burst_minutes: int = 60
+    """Episodes above tail_threshold for longer than this are sustained rises (outages,
+    news), not bursts of the quiet state, and are not learned."""
+    tail_alarmed: str = "censor"
+    """Episodes during an open incident: "drop" them (SPOT), "censor" their peak at the
+    series' threshold (they count as one exceedance, not as a scale), or "learn" them."""
     tail_days: float = 28.0
     """Time constant (days) of the decayed episode statistics."""
     tail_min_episodes: float = 5.0
@@ -195,7 +201,11 @@ class Params:
             raise ValueError("phase_lookback_hours must be >= 24 and phase_threshold positive")
         if not 0.0 < self.tail_threshold < 1.0 or self.tail_max_factor < 1.0:
             raise ValueError("tail_threshold must be in (0, 1) and tail_max_factor >= 1")
-        if self.tail_run_minutes < 1 or self.tail_days <= 0 or self.robust_z <= 0:
+        if (
+            min(self.tail_run_minutes, self.tail_burst_minutes) < 1
+            or self.tail_days <= 0
+            or self.robust_z <= 0
+        ):
             raise ValueError("tail_run_minutes, tail_days and robust_z must be positive")
         if self.status_minutes > self.recent_minutes:
             raise ValueError("status_minutes must not exceed recent_minutes")

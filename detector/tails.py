@@ -10,8 +10,9 @@ above the model's. Evidence is normalised so that 1 is the model threshold of ev
 E = max(log p / log alpha over the windows, S / h over the CUSUMs).
 
 State per series (columns of the `tail` array, shape (n, TAIL_COLUMNS)):
-peak of the running episode (0: none), minutes below the threshold since its last exceedance,
-and decayed sums over closed episodes: count, excess, squared excess, exposure minutes.
+peak of the running episode (0: none, LONG: a sustained rise), minutes below the threshold
+since its last exceedance, its age in minutes, and decayed sums over closed episodes: count,
+excess, squared excess, exposure minutes.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ import numpy as np
 
 from detector.params import MINUTES_PER_YEAR, Params
 
-TAIL_COLUMNS = 6
-PEAK, BELOW, COUNT, SUM, SUM2, EXPOSURE = range(TAIL_COLUMNS)
+TAIL_COLUMNS = 8
+PEAK, BELOW, AGE, ALARMED, COUNT, SUM, SUM2, EXPOSURE = range(TAIL_COLUMNS)
+
+LONG = -1.0
+"""PEAK of an episode that outlasted tail_burst_minutes: ignored until it ends."""
 
 XI_MAX = 0.45
 """Largest GPD shape used: the method of moments needs xi < 1/2 (finite variance)."""
@@ -30,12 +34,14 @@ XI_MAX = 0.45
 def evidence(p: np.ndarray, alpha: np.ndarray, cusum: np.ndarray, h: np.ndarray) -> np.ndarray:
     """Return the normalised evidence E of each series, shape (n,).
 
-    p: window tail probabilities before effect-size gates, shape (n, n_windows); alpha and h:
+    p: window tail probabilities before the count gates, shape (n, n_windows); alpha and h:
     the model thresholds, shape (n,); cusum: CUSUM scores, shape (n, n_ratios).
     """
     log_alpha = np.log(alpha)[:, None]
-    windows = np.log(np.maximum(p, 1e-300)) / log_alpha
-    return np.maximum(windows.max(axis=1), (cusum / h[:, None]).max(axis=1))
+    out = (np.log(np.maximum(p, 1e-300)) / log_alpha).max(axis=1)
+    if cusum.shape[1]:  # a configuration may run no CUSUM
+        out = np.maximum(out, (cusum / h[:, None]).max(axis=1))
+    return out
 
 
 def learn(
@@ -43,35 +49,52 @@ def learn(
     e: np.ndarray,
     learn_rows: np.ndarray,
     params: Params,
-    drop_rows: np.ndarray | None = None,
+    alarmed: bool = False,
+    theta: np.ndarray | None = None,
 ) -> None:
     """Add one minute of evidence to the episode statistics of the rows that learn, in place.
 
     An episode starts when E exceeds params.tail_threshold and ends after tail_run_minutes
-    below it; its peak's excess then joins the decayed sums. Rows that do not learn this
-    minute (an ingestion gap, a backlog) keep their running episode as it is; drop_rows
-    (inside an incident) lose it: an outage is not the quiet state.
+    below it; its peak's excess (capped at tail_max_factor) then joins the decayed sums. An
+    episode above the threshold for longer than tail_burst_minutes is a sustained rise (an
+    outage, a news bump), not a burst of the quiet state: it is dropped when it ends. Rows
+    that do not learn this minute (not ready, an ingestion gap or its backlog) keep their
+    running episode as it is and add no exposure.
     """
     decay = np.exp(-1.0 / (params.tail_days * 1440.0))
     tail[:, COUNT:] *= decay
     tail[:, EXPOSURE] += learn_rows
     u = params.tail_threshold
     over = learn_rows & (e > u)
-    tail[over, PEAK] = np.maximum(tail[over, PEAK], e[over])
+    fresh = over & (tail[:, PEAK] == 0.0)
+    tail[fresh, AGE] = 0.0
+    tail[fresh, ALARMED] = 0.0
+    if alarmed:
+        tail[learn_rows & (tail[:, PEAK] != 0.0) | fresh, ALARMED] = 1.0
+    running = learn_rows & (tail[:, PEAK] != 0.0)
+    tail[running | fresh, AGE] += 1.0
+    grow = over & (tail[:, PEAK] >= 0.0)
+    tail[grow, PEAK] = np.maximum(tail[grow, PEAK], e[grow])
     tail[over, BELOW] = 0.0
-    running = learn_rows & ~over & (tail[:, PEAK] > 0.0)
-    tail[running, BELOW] += 1.0
-    done = np.flatnonzero(running & (tail[:, BELOW] >= params.tail_run_minutes))
+    below = running & ~over
+    tail[below, BELOW] += 1.0
+    long = (tail[:, PEAK] > 0.0) & (tail[:, AGE] - tail[:, BELOW] > params.tail_burst_minutes)
+    tail[long, PEAK] = LONG
+    done = np.flatnonzero(below & (tail[:, BELOW] >= params.tail_run_minutes))
     if done.size:
-        y = tail[done, PEAK] - u
-        tail[done, COUNT] += 1.0
-        tail[done, SUM] += y
-        tail[done, SUM2] += y * y
+        burst = done[tail[done, PEAK] > 0.0]
+        peak = np.minimum(tail[burst, PEAK], params.tail_max_factor)
+        flagged = tail[burst, ALARMED] > 0.0
+        if params.tail_alarmed == "drop":
+            burst, peak = burst[~flagged], peak[~flagged]
+        elif params.tail_alarmed == "censor" and theta is not None:
+            peak = np.where(flagged, np.minimum(peak, theta[burst]), peak)
+        y = peak - u
+        tail[burst, COUNT] += 1.0
+        tail[burst, SUM] += y
+        tail[burst, SUM2] += y * y
         tail[done, PEAK] = 0.0
         tail[done, BELOW] = 0.0
-    if drop_rows is not None:
-        tail[drop_rows, PEAK] = 0.0
-        tail[drop_rows, BELOW] = 0.0
 
 
 def thresholds(tail: np.ndarray, weights: np.ndarray, params: Params) -> np.ndarray:

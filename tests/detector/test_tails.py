@@ -38,6 +38,12 @@ def test_evidence_is_one_at_each_model_threshold() -> None:
     assert evidence(np.ones((1, 3)), alpha[:1], np.zeros((1, 2)), h[:1]) == pytest.approx([0.0])
 
 
+def test_evidence_without_cusums_is_the_windows() -> None:
+    p = np.array([[1e-3, 1.0]])
+    got = evidence(p, np.array([1e-6]), np.zeros((1, 0)), np.array([12.0]))
+    assert got == pytest.approx([0.5])
+
+
 def test_an_episode_is_one_peak_and_ends_after_a_run_below() -> None:
     u, run = NO_DECAY.tail_threshold, NO_DECAY.tail_run_minutes
     tail = _feed([0.1, 0.5, 0.9, 0.2, 0.7] + [0.0] * (run - 1))
@@ -50,14 +56,25 @@ def test_an_episode_is_one_peak_and_ends_after_a_run_below() -> None:
     assert tail[0, EXPOSURE] == pytest.approx(5 + run)
 
 
-def test_a_paused_row_keeps_its_episode_and_a_dropped_row_loses_it() -> None:
+def test_a_paused_row_keeps_its_episode() -> None:
     tail = _feed([0.8])
     learn(tail, np.array([0.9]), np.array([False]), NO_DECAY)  # a gap minute: paused
     assert tail[0, PEAK] == pytest.approx(0.8)
     assert tail[0, EXPOSURE] == pytest.approx(1.0)
-    learn(tail, np.array([0.9]), np.array([False]), NO_DECAY, np.array([True]))  # incident
-    assert tail[0, PEAK] == 0.0 and tail[0, COUNT] == 0.0
-    assert tail[0, EXPOSURE] == pytest.approx(1.0)
+
+
+def test_a_sustained_rise_is_not_learned() -> None:
+    """Above the threshold for longer than tail_burst_minutes: an outage, not a burst."""
+    run, burst = NO_DECAY.tail_run_minutes, NO_DECAY.tail_burst_minutes
+    tail = _feed([0.9] * (burst + 1) + [0.0] * run)
+    assert tail[0, COUNT] == 0.0 and tail[0, PEAK] == 0.0
+    tail = _feed([0.9] * burst + [0.0] * run)
+    assert tail[0, COUNT] == pytest.approx(1.0)
+
+
+def test_a_huge_burst_is_learned_at_the_cap() -> None:
+    tail = _feed([50.0] + [0.0] * NO_DECAY.tail_run_minutes)
+    assert tail[0, SUM] == pytest.approx(NO_DECAY.tail_max_factor - NO_DECAY.tail_threshold)
 
 
 def test_few_episodes_keep_the_model_threshold() -> None:
