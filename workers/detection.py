@@ -347,3 +347,36 @@ def run_services(
             log.warning("detection of %s: lock lost, results discarded", service)
             out.append(Outcome(service, skipped="lock lost"))
     return out
+
+
+def checkpoint(
+    conn: redis.Redis, settings: Settings, service: str, cache: DetectorCache = CACHE
+) -> bool:
+    """Save the parts of a detector kept in memory ahead of its last checkpoint (on shutdown
+    or before handing its shard over); True if it wrote them. A detector whose stored
+    version changed under it (another worker saved) is dropped instead."""
+    where = where_of(conn)
+    entry = cache.entries.get((where, service))
+    if entry is None:
+        return False
+    version, detector, saved = entry
+    if detector.last_minute is None or (saved is not None and saved >= detector.last_minute):
+        return False
+    lock = ServiceLock(conn, service)
+    if not lock.acquire():
+        return False
+    try:
+        if conn.get(keys.detector_version(service)) != version:
+            cache.drop(where, service)
+            return False
+        new = save(conn, settings, lock, service, detector, [], detector.dirty_parts())
+        cache.put(where, service, new, detector, detector.last_minute)
+        return True
+    except LockLost:
+        cache.drop(where, service)
+        return False
+    finally:
+        try:
+            lock.release()
+        except redis.RedisError:
+            pass
