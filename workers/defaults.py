@@ -58,3 +58,7 @@ at its stop flag again."""
 
 CYCLE_LOG_KEPT = 1000
 """Cycle records the detection workers keep in Redis (newest first)."""
+
+DETECT_STALL_SECONDS = 120.0
+"""A detection loop that made no progress for this long stops renewing its shard leases
+(another worker takes them); progress is noted between services and catch-up chunks."""

@@ -15,7 +15,7 @@ import json
 import logging
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -246,6 +246,7 @@ def run_service(
     deadline: float | None = None,
     cache: DetectorCache | None = CACHE,
     checkpoint_every: int = 1,
+    keep_going: Callable[[], bool] | None = None,
 ) -> Outcome:
     """Bring one service's detection up to the last complete minute (or until `deadline`).
 
@@ -253,6 +254,7 @@ def run_service(
     `checkpoint_every` minutes and whenever an incident changed. Minutes after the last
     checkpoint are re-done after a crash with the same results, so this only trades
     re-computation for writes (use 1 unless this process keeps detectors in memory).
+    `keep_going`: asked after each saved chunk of a catch-up; False stops like `deadline`.
     """
     from detector.engine import ServiceDetector
 
@@ -302,7 +304,10 @@ def run_service(
                 outcome.series += len(detector.series_keys()) * (end - start + 1)
                 outcome.events += [f"{ev.kind}:{ev.incident.id}" for _, ev in events]
                 start = end + 1
-                if deadline is not None and start <= target and time.monotonic() > deadline:
+                if start <= target and (
+                    (deadline is not None and time.monotonic() > deadline)
+                    or (keep_going is not None and not keep_going())
+                ):
                     break
         except BaseException:
             # The in-memory detector may be ahead of Redis: forget it, reload next time.

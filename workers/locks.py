@@ -83,6 +83,7 @@ class ShardLeases:
         self.owned: set[int] = set()
         self.renewed_at = 0.0
         self._start = zlib.crc32(worker.encode()) % shards
+        self._mutex = threading.Lock()  # the loop and its heartbeat thread both renew
 
     def fair_share(self, now: float) -> int:
         """Register this worker as alive and return how many shards it should own."""
@@ -96,18 +97,24 @@ class ShardLeases:
     def renew(self, now: float | None = None) -> set[int]:
         """Extend every lease still ours; forget and return the ones we lost."""
         now = time.time() if now is None else now
-        owned = sorted(self.owned)
-        pipe = self.conn.pipeline(transaction=False)
-        for shard in owned:
-            pipe.eval(self._RENEW, 1, keys.detect_lease(shard), self.worker, self.ttl_ms)
-        lost = {s for s, ok in zip(owned, pipe.execute(), strict=True) if not ok}
-        self.owned -= lost
-        self.renewed_at = now
+        with self._mutex:
+            owned = sorted(self.owned)
+            pipe = self.conn.pipeline(transaction=False)
+            for shard in owned:
+                pipe.eval(self._RENEW, 1, keys.detect_lease(shard), self.worker, self.ttl_ms)
+            lost = {s for s, ok in zip(owned, pipe.execute(), strict=True) if not ok}
+            self.owned -= lost
+            self.renewed_at = now
         return lost
 
     def acquire(self, want: int) -> set[int]:
         """Take free shards until we own `want`; return the new ones."""
         taken: set[int] = set()
+        with self._mutex:
+            self._take(want, taken)
+        return taken
+
+    def _take(self, want: int, taken: set[int]) -> None:
         for i in range(self.shards):
             if len(self.owned) >= want:
                 break
@@ -117,7 +124,6 @@ class ShardLeases:
             if self.conn.set(keys.detect_lease(shard), self.worker, nx=True, px=self.ttl_ms):
                 self.owned.add(shard)
                 taken.add(shard)
-        return taken
 
     def extras(self, want: int) -> list[int]:
         """Return the shards owned beyond `want` (to hand over once checkpointed)."""
@@ -125,10 +131,11 @@ class ShardLeases:
 
     def release(self, shards: set[int] | list[int] | None = None) -> None:
         """Give leases back (all by default) so another worker takes them at its next cycle."""
-        shards = set(self.owned if shards is None else shards) & self.owned
-        for shard in sorted(shards):
-            self.conn.eval(self._RELEASE, 1, keys.detect_lease(shard), self.worker)
-        self.owned -= shards
+        with self._mutex:
+            shards = set(self.owned if shards is None else shards) & self.owned
+            self.owned -= shards
+            for shard in sorted(shards):
+                self.conn.eval(self._RELEASE, 1, keys.detect_lease(shard), self.worker)
 
     def leave(self) -> None:
         """Release every lease and deregister (a clean stop)."""

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -67,6 +68,8 @@ class DetectionLoop:
         self.leases = ShardLeases(self.conn, self.id, settings.shards, lease_ttl(self.interval))
         self.checkpoint_every = checkpoint_every
         self.stopping = False
+        self.progress_at = time.monotonic()
+        self.lost: set[int] = set()
         self.last_tick: bytes | str | None = None
 
     def _newest_tick(self) -> bytes | str:
@@ -85,12 +88,31 @@ class DetectionLoop:
         self.last_tick = entries[-1][0]
         return int(entries[-1][1][b"cycle"])
 
+    def beat(self) -> None:
+        """Renew the leases every third of their lifetime while the loop makes progress (a
+        long catch-up keeps them; a loop stuck for `DETECT_STALL_SECONDS` loses them)."""
+        period = self.leases.ttl_ms / 3000
+        while not self.stopping:
+            time.sleep(period)
+            if time.monotonic() - self.progress_at > defaults.DETECT_STALL_SECONDS:
+                continue
+            try:
+                self.lost |= self.leases.renew()
+            except redis.RedisError:
+                continue
+
+    def handle_lost(self, now: float | None = None) -> None:
+        """Renew the leases; drop the detectors of shards that are no longer ours."""
+        self.progress_at = time.monotonic()
+        lost, self.lost = self.lost, set()
+        for shard in lost | self.leases.renew(now):
+            log.warning("detection worker %s lost shard %d", self.id, shard)
+            self.forget(shard)
+
     def rebalance(self) -> None:
         """Renew our leases, drop detectors of lost shards, hand extras over, take free ones."""
         now = time.time()
-        for shard in self.leases.renew(now):
-            log.warning("detection worker %s lost shard %d", self.id, shard)
-            self.forget(shard)
+        self.handle_lost(now)
         want = self.leases.fair_share(now)
         extras = self.leases.extras(want)
         if extras:
@@ -129,10 +151,14 @@ class DetectionLoop:
         for shard, services in self.services().items():
             started = time.monotonic()
             series = 0
-            for service in services:
-                if shard not in self.leases.owned or self.stopping:
-                    break
+
+            def keep_going(shard: int = shard) -> bool:
                 self.renew_if_due()
+                return shard in self.leases.owned and not self.stopping
+
+            for service in services:
+                if not keep_going():
+                    break
                 try:
                     out = detection.run_service(
                         self.conn,
@@ -142,6 +168,7 @@ class DetectionLoop:
                         now,
                         deadline,
                         checkpoint_every=self.checkpoint_every,
+                        keep_going=keep_going,
                     )
                 except LockLost:
                     log.warning("detection of %s: lock lost, results discarded", service)
@@ -157,11 +184,10 @@ class DetectionLoop:
         return record
 
     def renew_if_due(self) -> None:
-        """Renew the leases in a long cycle, before half their lifetime has gone."""
-        if time.time() - self.leases.renewed_at > self.leases.ttl_ms / 2000:
-            for shard in self.leases.renew():
-                log.warning("detection worker %s lost shard %d", self.id, shard)
-                self.forget(shard)
+        """Note progress; in a long cycle, renew before half the leases' lifetime has gone."""
+        self.progress_at = time.monotonic()
+        if self.lost or time.time() - self.leases.renewed_at > self.leases.ttl_ms / 2000:
+            self.handle_lost()
 
     def log_cycle(self, record: dict) -> None:
         try:
@@ -189,10 +215,13 @@ class DetectionLoop:
     def run(self, burst: bool = False) -> int:
         """Loop until stopped (or, with `burst`, run one cycle now); then checkpoint and hand
         every shard over."""
+        beat = threading.Thread(target=self.beat, name="shard leases", daemon=True)
+        beat.start()
         try:
             if burst:
                 self.run_cycle(-1)
             while not self.stopping and not burst:
+                self.progress_at = time.monotonic()
                 try:
                     cycle = self.wait_tick()
                     if cycle is not None and not self.stopping:
@@ -201,6 +230,8 @@ class DetectionLoop:
                     log.warning("detection worker: Redis unavailable (%s); retrying", exc)
                     time.sleep(min(1.0, self.interval))
         finally:
+            self.stopping = True
+            beat.join()
             self.stop()
         return 0
 

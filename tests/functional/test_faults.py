@@ -1,4 +1,5 @@
-"""Faults: Redis restart, worker SIGKILL mid-job, scheduler restart and two schedulers.
+"""Faults: Redis restart, detection worker SIGKILL mid-cycle, scheduler restart and two
+schedulers.
 
 After each, detection resumes within about two cycles and nothing is duplicated: the
 incidents equal an offline replay of the same counts, and every webhook event is POSTed
@@ -26,7 +27,7 @@ from store.config import Settings, load_settings
 from tests.redis_helpers import start_test_redis
 from tests.workers.helpers import Receiver, run_worker
 from tests.workers.synth import PAST_END, merge, quiet_rows, spike_rows, write_rows
-from workers import detection, scheduler, state
+from workers import detection, scheduler
 
 pytestmark = pytest.mark.slow
 
@@ -147,78 +148,96 @@ def test_redis_restart_loses_nothing(tmp_path: Path, monkeypatch, receiver) -> N
         server.stop()
 
 
-def children(pid: int) -> list[int]:
-    """Return the live child pids of a process (RQ's work horse puts itself in its own
-    process group, so killing the worker's group would leave it running)."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
+CLOCKED_WORKER = Path(__file__).resolve().parents[2] / "bench" / "clocked_worker.py"
 
 
-def test_worker_killed_mid_job(
+def worker_proc(
+    env: dict[str, str], minute: int, t0: float = 0.0, speed: float = 0.0, log: Path | None = None
+) -> subprocess.Popen:
+    """Start `outage worker` (detection loop plus its RQ child) in its own process group,
+    on a clock frozen at `minute` (or running `speed` times faster from `t0`)."""
+    out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 (the child owns it)
+    try:
+        return subprocess.Popen(
+            [sys.executable, str(CLOCKED_WORKER), str(minute), str(t0), str(speed)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    finally:
+        if log:
+            out.close()
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL a process and its children (no chance to checkpoint or release anything)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def wait_until(what, timeout: float, message: str, *procs: subprocess.Popen):
+    """Poll `what()` until it is true; fail after `timeout` seconds or if a process died."""
+    deadline = time.monotonic() + timeout
+    while not (found := what()):
+        assert time.monotonic() < deadline, message
+        assert all(p.poll() is None for p in procs), "a process died"
+        time.sleep(0.05)
+    return found
+
+
+def test_worker_killed_mid_catch_up(
     tmp_path: Path, monkeypatch, redis_conn: redis.Redis, redis_url: str, receiver
 ) -> None:
-    env = env_for(redis_url, tmp_path, receiver.url)
+    env = env_for(redis_url, tmp_path, receiver.url, OUTAGE_DETECT_INTERVAL="1")
     settings = use_env(monkeypatch, env)
     end = PAST_END
     services = ("x", "chirp", "bankly")
     rows = history(end, services, days=2)
     write_rows(redis_conn, rows)
-    now = (end + 1) * 60 + 0.5
-    Queue("detect", connection=redis_conn).enqueue(
-        "workers.jobs.detect_shard", 0, 1, 1, now=now, job_id="detect-0-1"
-    )
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    sched = scheduler_proc(env)
+    worker = worker_proc(env, end + 1, log=tmp_path / "worker1.log")
+    second = None
     try:
-        deadline = time.monotonic() + 60
-        # Kill once the job has saved some progress but is still busy.
-        while not any(redis_conn.exists(keys.detector_version(s)) for s in services):
-            assert time.monotonic() < deadline and worker.poll() is None
-            time.sleep(0.05)
-        assert any(redis_conn.exists(keys.detect_lock(s)) for s in services)
-        horses = children(worker.pid)
-        assert horses, "the job should be running in a work horse"
+        # Kill the detection worker itself once it saved some progress and is still busy
+        # (a catch-up of two days spans several one-second cycles).
+        wait_until(
+            lambda: (
+                any(redis_conn.exists(keys.detector_version(s)) for s in services)
+                and any(redis_conn.exists(keys.detect_lock(s)) for s in services)
+            ),
+            60,
+            "the worker saved no progress",
+            worker,
+            sched,
+        )
+        kill_group(worker)
+        killed_at = time.monotonic()
+        assert redis_conn.exists(keys.detect_lease(0))  # left behind, to lapse
+        second = worker_proc(env, end + 1, log=tmp_path / "worker2.log")
+
+        def caught_up() -> bool:
+            versions = [redis_conn.get(keys.detector_version(s)) for s in services]
+            states = [json.loads(redis_conn.get(keys.status(s)) or "null") for s in services]
+            return all(s and s["updated_at"] for s in states) and all(
+                v is not None and detectors.saved_minute(v) >= end - 5 for v in versions
+            )
+
+        wait_until(caught_up, 60, "detection did not resume", second, sched)
+        # The lease lapses within 1.5 cycles; the rest is catching up two days.
+        assert time.monotonic() - killed_at < 30
+        second.send_signal(signal.SIGTERM)  # a clean stop checkpoints everything
+        second.wait(30)
+        assert all(
+            detectors.saved_minute(redis_conn.get(keys.detector_version(s))) == end
+            for s in services
+        )
     finally:
-        for pid in children(worker.pid):  # the horse first: it holds the job
-            os.kill(pid, signal.SIGKILL)
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
-    killed_at = time.monotonic()
-    time.sleep(0.2)
-    assert not any(
-        Path(f"/proc/{pid}").exists()
-        and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        for pid in horses
-    )
-    cycle = 2
-    while True:
-        detect(redis_conn, now, cycle)
-        cycle += 1
-        states = [json.loads(redis_conn.get(keys.status(s)) or "null") for s in services]
-        if all(s and s["updated_at"] for s in states) and not any(
-            redis_conn.exists(keys.detect_lock(s)) for s in services
-        ):
-            done = [
-                detectors.load_detector(redis_conn, s, state.CACHE)[0].last_minute for s in services
-            ]
-            if done == [end] * 3:
-                break
-        assert time.monotonic() - killed_at < 30, "detection did not resume"
-        time.sleep(0.5)
-    # The dead job's locks expire within DETECT_LOCK_TTL; then one cycle catches up.
-    assert time.monotonic() - killed_at < 10 + 10
+        for proc in (worker, second, sched):
+            if proc is not None:
+                kill_group(proc)
+    run_worker(redis_conn)  # deliver what the stopped worker's RQ child had not yet
     assert_like_replay(redis_conn, rows, settings)
     assert_posted_once(receiver)
 
@@ -234,8 +253,7 @@ def scheduler_proc(env: dict[str, str]) -> subprocess.Popen:
 
 
 def detect_cycles(conn: redis.Redis) -> Counter:
-    ids = Queue("detect", connection=conn).get_job_ids()
-    return Counter(int(i.split("-")[2]) for i in ids)
+    return Counter(int(f[b"cycle"]) for _, f in conn.xrange(keys.DETECT_TICKS))
 
 
 def test_two_schedulers_and_a_restart_enqueue_each_cycle_once(
@@ -270,7 +288,7 @@ def test_two_schedulers_and_a_restart_enqueue_each_cycle_once(
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
     cycles = detect_cycles(redis_conn)
-    assert set(cycles.values()) == {2}, "every cycle once per shard, never twice"
+    assert set(cycles.values()) == {1}, "every cycle announced once, never twice"
     ordered = sorted(cycles)
     gaps = [b - a for a, b in zip(ordered, ordered[1:], strict=False)]
     assert max(gaps) <= scheduler.lock_ttl(1) + 2, gaps
