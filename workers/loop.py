@@ -6,8 +6,9 @@ Every cycle the active scheduler appends to a stream (`keys.DETECT_TICKS`); each
 blocks on it, renews its leases, takes free shards up to its fair share, hands extra ones
 over (checkpointed first), and advances the services of the shards it owns with the
 detectors it keeps in memory. A worker killed with SIGKILL stops renewing: its leases lapse
-within `defaults.LEASE_CYCLES` cycles, another worker takes them at its next cycle and
-resumes from the last checkpoint, catching up from the stored minute counts.
+within `defaults.LEASE_CYCLES` cycles, another worker below its fair share takes them
+within a second (it looks for free shards while it waits for the next cycle) and resumes
+from the last checkpoint, catching up from the stored minute counts.
 
 Exactly-once is the same argument as for a job (workers/detection.py): every minute with an
 incident event is checkpointed in the transaction that writes the event and its outbox, so
@@ -124,6 +125,11 @@ class DetectionLoop:
         if taken:
             log.warning("detection worker %s took shard(s) %s", self.id, sorted(taken))
 
+    def take_free(self) -> bool:
+        """Between cycles: take lapsed or released shards if we own less than our share."""
+        want = self.leases.fair_share(time.time())
+        return len(self.leases.owned) < want and bool(self.leases.acquire(want))
+
     def forget(self, shard: int) -> None:
         """Drop the detectors of one shard's services from memory (no longer ours)."""
         for where, service in list(CACHE.entries):
@@ -146,7 +152,12 @@ class DetectionLoop:
         self.rebalance()
         now = clock()
         deadline = wall + max(1.0, self.interval)  # leave the rest of a catch-up to later
-        record = {"worker": self.id, "cycle": cycle, "shards": sorted(self.leases.owned)}
+        record = {
+            "worker": self.id,
+            "cycle": cycle,
+            "at": round(time.time(), 3),
+            "shards": sorted(self.leases.owned),
+        }
         totals = {"services": 0, "series": 0, "minutes": 0, "events": 0}
         for shard, services in self.services().items():
             started = time.monotonic()
@@ -217,6 +228,7 @@ class DetectionLoop:
         every shard over."""
         beat = threading.Thread(target=self.beat, name="shard leases", daemon=True)
         beat.start()
+        last = -1
         try:
             if burst:
                 self.run_cycle(-1)
@@ -226,6 +238,9 @@ class DetectionLoop:
                     cycle = self.wait_tick()
                     if cycle is not None and not self.stopping:
                         self.run_cycle(cycle)
+                        last = cycle
+                    elif self.take_free() and not self.stopping:
+                        self.run_cycle(last)  # a lapsed shard is served at once
                 except redis.RedisError as exc:
                     log.warning("detection worker: Redis unavailable (%s); retrying", exc)
                     time.sleep(min(1.0, self.interval))
