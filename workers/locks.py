@@ -95,14 +95,16 @@ class ShardLeases:
         return -(-self.shards // live)
 
     def renew(self, now: float | None = None) -> set[int]:
-        """Extend every lease still ours; forget and return the ones we lost."""
+        """Extend every lease still ours and our place among the live workers; forget and
+        return the leases we lost."""
         now = time.time() if now is None else now
         with self._mutex:
             owned = sorted(self.owned)
             pipe = self.conn.pipeline(transaction=False)
             for shard in owned:
                 pipe.eval(self._RENEW, 1, keys.detect_lease(shard), self.worker, self.ttl_ms)
-            lost = {s for s, ok in zip(owned, pipe.execute(), strict=True) if not ok}
+            pipe.zadd(keys.DETECT_WORKERS, {self.worker: now + self.ttl_ms / 1000})
+            lost = {s for s, ok in zip(owned, pipe.execute()[:-1], strict=True) if not ok}
             self.owned -= lost
             self.renewed_at = now
         return lost

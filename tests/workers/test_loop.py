@@ -56,7 +56,8 @@ def test_a_lapsed_lease_is_lost_and_taken(redis_conn: redis.Redis) -> None:
     a.release({0, 1})  # never deletes a lease that is not ours
     assert redis_conn.get(keys.detect_lease(0)) == b"b"
     b.leave()
-    assert not redis_conn.exists(keys.detect_lease(0), keys.DETECT_WORKERS)
+    assert not redis_conn.exists(keys.detect_lease(0))
+    assert redis_conn.zscore(keys.DETECT_WORKERS, "b") is None
 
 
 def tick(conn: redis.Redis, settings, minute: int) -> None:
@@ -164,3 +165,18 @@ def test_a_new_owner_resumes_from_the_checkpoint_without_duplicates(
         for r in receiver.requests
     ]
     assert seen and len(seen) == len(set(seen))
+
+
+def test_the_liveness_probe_needs_both_heartbeats(redis_conn: redis.Redis, job_env) -> None:
+    import runpy
+    from pathlib import Path
+
+    job_env()
+    probe = Path(__file__).resolve().parents[2] / "deploy" / "probes" / "rq_worker_alive.py"
+    alive = runpy.run_path(str(probe))["main"]
+    assert alive("w1") == 1
+    redis_conn.set("rq:worker:w1", "x")
+    assert alive("w1") == 1  # RQ's child is up, the detection loop is not
+    ShardLeases(redis_conn, "w1:abcd1234", 4, ttl=30).fair_share(time.time())
+    assert alive("w1") == 0
+    assert alive("w2") == 1
