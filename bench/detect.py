@@ -271,6 +271,7 @@ def deployed(
         "deployed_wall_s": float(np.mean([r["wall"] for r in steady])),
         "deployed_interval_s": interval,
         "deployed_first_cycle_s": records[0]["cpu"] if records else float("nan"),
+        "deployed_max_rss_mb": max(r.get("max_rss_mb", 0) for r in steady),
     }
 
 

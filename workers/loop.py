@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import resource
 import socket
 import threading
 import time
@@ -190,7 +191,12 @@ class DetectionLoop:
             totals["services"] += len(services)
             totals["series"] += series
             metrics.observe_cycle(self.conn, time.monotonic() - started, len(services), series)
-        record.update(totals, cpu=time.process_time() - cpu, wall=time.monotonic() - wall)
+        record.update(
+            totals,
+            cpu=round(time.process_time() - cpu, 4),
+            wall=round(time.monotonic() - wall, 4),
+            max_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        )
         self.log_cycle(record)
         return record
 
