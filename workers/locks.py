@@ -100,14 +100,17 @@ class ShardLeases:
         now = time.time() if now is None else now
         with self._mutex:
             owned = sorted(self.owned)
-            pipe = self.conn.pipeline(transaction=False)
-            for shard in owned:
-                pipe.eval(self._RENEW, 1, keys.detect_lease(shard), self.worker, self.ttl_ms)
-            pipe.zadd(keys.DETECT_WORKERS, {self.worker: now + self.ttl_ms / 1000})
-            lost = {s for s, ok in zip(owned, pipe.execute()[:-1], strict=True) if not ok}
+            # One EVAL per shard: a cluster pipeline cannot carry scripts, and a worker owns few.
+            lost = {s for s in owned if not self._renew_one(s)}
+            self.conn.zadd(keys.DETECT_WORKERS, {self.worker: now + self.ttl_ms / 1000})
             self.owned -= lost
             self.renewed_at = now
         return lost
+
+    def _renew_one(self, shard: int) -> bool:
+        return bool(
+            self.conn.eval(self._RENEW, 1, keys.detect_lease(shard), self.worker, self.ttl_ms)
+        )
 
     def acquire(self, want: int) -> set[int]:
         """Take free shards until we own `want`; return the new ones."""
