@@ -185,6 +185,13 @@ class DetectionLoop:
                 except LockLost:
                     log.warning("detection of %s: lock lost, results discarded", service)
                     continue
+                except redis.RedisError:
+                    raise  # the whole cycle waits for Redis (run() retries)
+                except Exception:
+                    # One service's failure (a bug, bad stored state) must not stop the
+                    # others: as a failed RQ job did, it is logged and retried next cycle.
+                    log.exception("detection of %s failed", service)
+                    continue
                 series += out.series
                 totals["minutes"] = max(totals["minutes"], out.minutes)
                 totals["events"] += len(out.events)

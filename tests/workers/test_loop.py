@@ -180,3 +180,24 @@ def test_the_liveness_probe_needs_both_heartbeats(redis_conn: redis.Redis, job_e
     ShardLeases(redis_conn, "w1:abcd1234", 4, ttl=30).fair_share(time.time())
     assert alive("w1") == 0
     assert alive("w2") == 1
+
+
+def test_a_failing_service_does_not_stop_the_others(
+    redis_conn: redis.Redis, job_env, monkeypatch, caplog
+) -> None:
+    settings = job_env(OUTAGE_DETECTOR_PARAMS=FAST, OUTAGE_SHARDS="1")
+    write_rows(redis_conn, dataset(PAST_END, days=0.3))
+    real = ServiceDetector.advance
+
+    def advance(self, *args, **kwargs):
+        if self.service == "chirp":
+            raise ValueError("a bug")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ServiceDetector, "advance", advance)
+    monkeypatch.setattr(loop, "clock", lambda: (PAST_END + 1) * 60 + 0.5)
+    det_loop = loop.DetectionLoop(settings, name="w1", conn=redis_conn, qconn=redis_conn)
+    record = det_loop.run_cycle(1)
+    assert record["minutes"] > 0 and redis_conn.exists(keys.status("x"))
+    assert not redis_conn.exists(keys.status("chirp"), keys.detect_lock("chirp"))
+    assert "detection of chirp failed" in caplog.text
