@@ -7,7 +7,11 @@ warmed-up detector (7 hours of history, so the tests run), writes one minute of 
 service and times the detection jobs of every shard for that minute:
 - cold: a fresh process, every detector loaded from Redis (what a forking RQ worker does);
 - warm: detectors kept in the worker process between cycles (a non-forking worker);
-- idle: a cycle with no newly completed minute (three cycles in four at the 15 s default).
+- idle: a cycle with no newly completed minute (three cycles in four at the 15 s default);
+- deployed: `outage worker` and `outage scheduler` as processes, the worker on a clock that
+  completes one minute per cycle (bench/clocked_worker.py), so every cycle is a busy one; its
+  CPU seconds per cycle come from the worker's own cycle records (`keys.DETECT_CYCLE_LOG`),
+  checkpoints included, over DEPLOYED_CYCLES cycles after it caught up.
 Loadable from the source checkout by path; `main(argv) -> int`.
 """
 
@@ -17,6 +21,9 @@ import argparse
 import copy
 import dataclasses
 import json
+import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -54,10 +61,29 @@ WARMUP_MINUTES = 7 * 60
 SIZES = (1_000, 10_000, 100_000)
 SHARDS = 4
 
+DEPLOYED_CYCLES = 10
+"""Busy cycles of the deployed worker averaged (after it loaded and caught up)."""
 
-def leaf_rates(rng: np.random.Generator) -> np.ndarray:
-    """Per-leaf reporters per minute of one service (0.01 to 1, log-uniform)."""
-    return np.exp(rng.uniform(np.log(0.01), np.log(1.0), len(LEAVES)))
+DEPLOYED_TIMEOUT = 900.0
+"""Most seconds the deployed phase of one size may take."""
+
+
+DENSE_EVERY = 5
+"""One service in five is dense (a big service); the others are sparse."""
+
+SPARSE_RATES = (0.01, 1.0)
+DENSE_RATES = (1.0, 30.0)
+"""Per-leaf reporters per minute, log-uniform, of sparse and dense services."""
+
+
+def is_dense(service: str) -> bool:
+    return int(service.rsplit("-", 1)[1]) % DENSE_EVERY == 0
+
+
+def leaf_rates(rng: np.random.Generator, dense: bool = False) -> np.ndarray:
+    """Per-leaf reporters per minute of one service (log-uniform in its kind's range)."""
+    low, high = DENSE_RATES if dense else SPARSE_RATES
+    return np.exp(rng.uniform(np.log(low), np.log(high), len(LEAVES)))
 
 
 def minute_counts(rng: np.random.Generator, rates: np.ndarray) -> dict:
@@ -65,10 +91,11 @@ def minute_counts(rng: np.random.Generator, rates: np.ndarray) -> dict:
     return {LEAVES[i]: (int(c), int(c)) for i in np.flatnonzero(counts) for c in [counts[i]]}
 
 
-def template(first: int, seed: int = 1) -> ServiceDetector:
-    """Return a detector warmed up over WARMUP_MINUTES ending at minute `first - 1`."""
+def template(first: int, dense: bool = False, seed: int = 1) -> ServiceDetector:
+    """Return a detector warmed up over WARMUP_MINUTES ending at minute `first - 1` on the
+    rates of a dense or a sparse service (those of `service_rates`)."""
     rng = np.random.default_rng(seed)
-    rates = leaf_rates(rng)
+    rates = leaf_rates(np.random.default_rng(seed + dense), dense)
     det = ServiceDetector("template")
     for minute in range(first - WARMUP_MINUTES, first):
         det.advance(minute, minute_counts(rng, rates))
@@ -86,11 +113,19 @@ def clone(det: ServiceDetector, service: str) -> ServiceDetector:
     return out
 
 
-def populate(conn: redis.Redis, services: list[str], tpl: ServiceDetector) -> int:
-    """Store a warmed-up detector for every service; return the bytes stored."""
+def service_rates(service: str, seed: int = 1) -> np.ndarray:
+    """Return the leaf rates of a service: those its template detector learned."""
+    dense = is_dense(service)
+    return leaf_rates(np.random.default_rng(seed + dense), dense)
+
+
+def populate(conn: redis.Redis, services: list[str], tpls: dict[bool, ServiceDetector]) -> int:
+    """Store a warmed-up detector for every service (a dense or a sparse template); return
+    the bytes stored."""
     parts = None
     total = 0
     for i, service in enumerate(services):
+        tpl = tpls[is_dense(service)]
         det = clone(tpl, service)
         parts = det.to_parts()
         pipe = conn.pipeline(transaction=False)
@@ -112,7 +147,7 @@ def write_minute(
     """Write one minute of counts and network prefixes for every service, as ingestion does."""
     pipe = conn.pipeline(transaction=False)
     for service in services:
-        rates = leaf_rates(np.random.default_rng(abs(hash(service)) % 2**32))
+        rates = service_rates(service)
         counts = minute_counts(rng, rates)
         fields = {}
         for (region, problem), (reports, reporters) in counts.items():
@@ -163,8 +198,93 @@ def cycle(
     }
 
 
-def measure(size: int, tpl: ServiceDetector, first: int, workdir: Path) -> dict:
-    """Measure cold, warm and idle cycles for `size` active series."""
+def interval_for(size: int) -> float:
+    """Return a cycle long enough for a busy cycle at this size on a shared 2-core machine."""
+    return max(2.0, round(size / 5_000))
+
+
+def deployed(
+    url: str,
+    services: list[str],
+    minute: int,
+    workdir: Path,
+    rng: np.random.Generator,
+    cycles: int = DEPLOYED_CYCLES,
+) -> dict:
+    """Run `outage worker` and `outage scheduler` as processes over fresh minutes; return the
+    worker's mean CPU and wall seconds per busy cycle from its own cycle records."""
+    interval = interval_for(len(services) * SERIES_PER_SERVICE)
+    ahead = int(DEPLOYED_TIMEOUT / interval) + 2
+    workdir.mkdir(parents=True, exist_ok=True)
+    conn = redis.Redis.from_url(url, socket_timeout=60)
+    for m in range(minute + 1, minute + 1 + ahead):  # counts for every minute it will see
+        write_minute(conn, services, m, rng)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OUTAGE_", "REDIS_URL"))}
+    env.update(
+        REDIS_URL=url,
+        OUTAGE_DATA_DIR=str(workdir / "data"),
+        OUTAGE_SECRET_KEY="bench-" + "k" * 32,
+        OUTAGE_DETECT_GRACE="0",
+        OUTAGE_DETECT_INTERVAL=str(interval),
+        OUTAGE_SHARDS=str(SHARDS),
+        OUTAGE_LOG_LEVEL="WARNING",
+    )
+    launcher = [sys.executable, str(_HERE / "clocked_worker.py")]
+    clock = [str(minute + 1), f"{time.time():.3f}", str(60 / interval)]
+    logs = open(workdir / "deployed.log", "w")  # noqa: SIM115 (closed below)
+    procs = [
+        subprocess.Popen(
+            [*launcher, *clock], env=env, stdout=logs, stderr=subprocess.STDOUT, cwd=_HERE.parent
+        ),
+        subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "scheduler"],
+            env=env,
+            stdout=logs,
+            stderr=subprocess.STDOUT,
+            cwd=_HERE.parent,
+        ),
+    ]
+    deadline = time.monotonic() + DEPLOYED_TIMEOUT
+    try:
+        while True:
+            records = [json.loads(r) for r in reversed(conn.lrange(keys.DETECT_CYCLE_LOG, 0, -1))]
+            # Busy cycles after the first one that advanced a single minute (caught up).
+            steady = [r for r in records if r["minutes"] == 1 and r["services"]]
+            steady = steady[1:] if steady else []
+            if len(steady) >= cycles:
+                break
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                raise RuntimeError(f"the deployed worker did not settle; see {logs.name}")
+            time.sleep(interval / 2)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(120)
+        logs.close()
+        conn.close()
+    steady = steady[:cycles]
+    return {
+        "deployed_s": float(np.mean([r["cpu"] for r in steady])),
+        "deployed_max_s": max(r["cpu"] for r in steady),
+        "deployed_wall_s": float(np.mean([r["wall"] for r in steady])),
+        "deployed_interval_s": interval,
+        "deployed_first_cycle_s": records[0]["cpu"] if records else float("nan"),
+        "deployed_max_rss_mb": max(r.get("max_rss_mb", 0) for r in steady),
+    }
+
+
+def measure(
+    size: int,
+    tpl: dict[bool, ServiceDetector],
+    first: int,
+    workdir: Path,
+    in_process: bool = True,
+    cycles: int = DEPLOYED_CYCLES,
+) -> dict:
+    """Measure cold, warm and idle cycles for `size` active series (in this process, unless
+    `in_process` is false), then the deployed worker."""
     n_services = max(1, round(size / SERIES_PER_SERVICE))
     services = [f"svc-{i:05d}" for i in range(n_services)]
     server = start_redis(workdir / f"redis-{size}", appendfsync="everysec")
@@ -174,6 +294,12 @@ def measure(size: int, tpl: ServiceDetector, first: int, workdir: Path) -> dict:
     minute = first
     try:
         stored = populate(conn, services, tpl)
+        row = {
+            "series": n_services * SERIES_PER_SERVICE,
+            "services": n_services,
+            "state_mb": stored / 1e6,
+            "state_bytes_per_series": stored / (n_services * SERIES_PER_SERVICE),
+        }
 
         def next_cycle(every: int) -> dict:
             nonlocal minute
@@ -181,36 +307,41 @@ def measure(size: int, tpl: ServiceDetector, first: int, workdir: Path) -> dict:
             write_minute(conn, services, minute, rng)
             return cycle(conn, settings, services, (minute + 1) * 60 + 1, every)
 
-        state.CACHE.entries.clear()
-        cold = next_cycle(1)
-        state.CACHE.entries.clear()
-        cold_again = next_cycle(1)
-        every_minute = [next_cycle(1) for _ in range(2)]
-        checkpointed = [
-            next_cycle(defaults.CHECKPOINT_MINUTES) for _ in range(defaults.CHECKPOINT_MINUTES)
-        ]
-        idle = cycle(conn, settings, services, (minute + 1) * 60 + 30, defaults.CHECKPOINT_MINUTES)
-        spike = e2e_latency(conn, settings, services, minute + 1)
-        memory = conn.info("memory")["used_memory"]
+        if in_process:
+            state.CACHE.entries.clear()
+            cold = next_cycle(1)
+            state.CACHE.entries.clear()
+            cold_again = next_cycle(1)
+            every_minute = [next_cycle(1) for _ in range(2)]
+            checkpointed = [
+                next_cycle(defaults.CHECKPOINT_MINUTES) for _ in range(defaults.CHECKPOINT_MINUTES)
+            ]
+            idle = cycle(
+                conn, settings, services, (minute + 1) * 60 + 30, defaults.CHECKPOINT_MINUTES
+            )
+            spike = e2e_latency(conn, settings, services, minute + 1)
+            minute += 1
+            seconds = [c["seconds"] for c in checkpointed]
+            row.update(
+                cold_s=min(cold["seconds"], cold_again["seconds"]),
+                warm_every_minute_s=min(c["seconds"] for c in every_minute),
+                warm_s=float(np.mean(seconds)),
+                warm_max_s=max(seconds),
+                idle_s=idle["seconds"],
+                written_mb_every_minute=every_minute[-1]["written"] / 1e6,
+                written_mb_checkpointed=float(np.mean([c["written"] for c in checkpointed])) / 1e6,
+                incident_job_s=spike,
+            )
+            state.CACHE.entries.clear()
+        row.update(
+            deployed(server.url, services, minute, workdir / f"deployed-{size}", rng, cycles)
+        )
+        row["redis_mb"] = conn.info("memory")["used_memory"] / 1e6
     finally:
         conn.close()
         server.stop()
         state.CACHE.entries.clear()
-    seconds = [c["seconds"] for c in checkpointed]
-    return {
-        "series": n_services * SERIES_PER_SERVICE,
-        "services": n_services,
-        "cold_s": min(cold["seconds"], cold_again["seconds"]),
-        "warm_every_minute_s": min(c["seconds"] for c in every_minute),
-        "warm_s": float(np.mean(seconds)),
-        "warm_max_s": max(seconds),
-        "idle_s": idle["seconds"],
-        "written_mb_every_minute": every_minute[-1]["written"] / 1e6,
-        "written_mb_checkpointed": float(np.mean([c["written"] for c in checkpointed])) / 1e6,
-        "state_mb": stored / 1e6,
-        "redis_mb": memory / 1e6,
-        "incident_job_s": spike,
-    }
+    return row
 
 
 def e2e_latency(conn: redis.Redis, settings: Settings, services: list[str], minute: int) -> float:
@@ -253,26 +384,44 @@ def main(argv: list[str] | None = None) -> int:
         help="active series to measure, comma-separated (default %(default)s)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--deployed-only",
+        action="store_true",
+        help="measure only the deployed worker (skip the in-process cold/warm/idle cycles)",
+    )
+    parser.add_argument(
+        "--cycles",
+        type=int,
+        default=DEPLOYED_CYCLES,
+        help="busy cycles of the deployed worker to average (default %(default)s)",
+    )
     ns = parser.parse_args(argv)
     sizes = [int(s) for s in ns.sizes.split(",") if s.strip()]
     first = int(time.time() // 60) - 10
     say = (lambda *a: None) if ns.json else (lambda *a: print(*a, file=sys.stderr))
-    say(f"warming a {SERIES_PER_SERVICE}-series template detector over {WARMUP_MINUTES} minutes...")
-    tpl = template(first)
+    say(f"warming {SERIES_PER_SERVICE}-series template detectors over {WARMUP_MINUTES} minutes...")
+    tpl = {dense: template(first, dense) for dense in (False, True)}
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-detect-") as tmp:
         for size in sizes:
             say(f"measuring {size} series...")
-            rows.append(measure(size, tpl, first, Path(tmp)))
+            rows.append(
+                measure(size, tpl, first, Path(tmp), not ns.deployed_only, max(1, ns.cycles))
+            )
     if ns.json:
         for r in rows:
-            r["latency_s"] = latency(r["incident_job_s"])
+            if "incident_job_s" in r:
+                r["latency_s"] = latency(r["incident_job_s"])
         print(
             json.dumps(
                 {"rows": rows, "shards": SHARDS, "series_per_service": SERIES_PER_SERVICE}, indent=2
             )
         )
         return 0
+    print(deployed_table(rows))
+    if ns.deployed_only:
+        return 0
+    print()
     print(table(rows))
     print()
     print(
@@ -284,6 +433,24 @@ def main(argv: list[str] | None = None) -> int:
         lat = latency(r["incident_job_s"])
         print(f"| {r['series']:,} | {lat['p50']:.0f} / {lat['p90']:.0f} / {lat['max']:.0f} |")
     return 0
+
+
+def deployed_table(rows: list[dict]) -> str:
+    """Return the Markdown table of the deployed worker (its own CPU seconds per cycle)."""
+    lines = [
+        "| active series | services | deployed `outage worker`: CPU per busy cycle, mean (max) "
+        "(s) | wall per cycle (s) | cycle (s) | first cycle, loading every detector (CPU s) "
+        "| detector state (bytes per series) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['series']:,} | {r['services']:,} | {r['deployed_s']:.2f} "
+            f"({r['deployed_max_s']:.2f}) | {r['deployed_wall_s']:.2f} "
+            f"| {r['deployed_interval_s']:.0f} | {r['deployed_first_cycle_s']:.1f} "
+            f"| {r['state_bytes_per_series']:,.0f} |"
+        )
+    return "\n".join(lines)
 
 
 def table(rows: list[dict]) -> str:

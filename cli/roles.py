@@ -8,9 +8,10 @@ import os
 import signal
 import sys
 
+import redis
+
 from store.config import load_settings
 from store.connections import NoRedisConfigured, queue_redis
-from store.keys import QUEUES
 
 log = logging.getLogger("outage")
 
@@ -49,29 +50,73 @@ def web_main(argv: list[str]) -> int:
     return 0  # not reached
 
 
-def worker_main(argv: list[str]) -> int:
-    """Run one RQ worker on the detection and webhook queues until stopped."""
+RQ_QUEUES = ("webhooks", "default", "detect")
+"""Queues of the worker's forking RQ child: webhook deliveries, maintenance, and detection
+jobs enqueued by hand or by a scheduler of an older release (run cold, under the same
+per-service locks)."""
+
+
+def _rq_child(name: str | None, burst: bool) -> None:
+    """Run RQ's forking worker (the child of `outage worker`) until stopped."""
     from rq import Worker
+
+    from cli.procs import child_preexec
+
+    child_preexec()  # die with the detection process, even if it is SIGKILLed
+    settings = load_settings()
+    # Import the job code once here, so each forked job starts warm (about 1.4 s of imports).
+    import workers.jobs  # noqa: F401
+
+    worker = Worker(list(RQ_QUEUES), connection=queue_redis(settings), name=name)
+    worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+
+
+def worker_main(argv: list[str]) -> int:
+    """Run the warm detection loop, with a forking RQ worker for webhooks beside it."""
+    import multiprocessing
 
     parser = argparse.ArgumentParser(
         prog="outage worker",
-        description="Run an RQ worker for detection jobs and webhook deliveries.",
+        description="Run detection (a warm, non-forking loop over the shards this worker "
+        "leases) and, in a child process, an RQ worker for webhook deliveries and maintenance.",
     )
-    parser.add_argument("--burst", action="store_true", help="stop when the queues are empty")
+    parser.add_argument(
+        "--burst",
+        action="store_true",
+        help="run one detection cycle over the free shards, then the queues until empty",
+    )
     parser.add_argument("--name", default=None, help="worker name (default: host and pid)")
     ns = parser.parse_args(argv)
     settings = load_settings()
     try:
-        conn = queue_redis(settings)
+        queue_redis(settings).ping()
     except NoRedisConfigured as exc:
         print(f"outage worker: {exc}", file=sys.stderr)
         return 2
-    # Import the job code (numpy, scipy, the detector) once in the parent, so each forked
-    # job starts warm instead of paying about 1.4 s of imports.
-    import workers.jobs  # noqa: F401
+    except redis.RedisError:
+        pass  # both sides retry until Redis answers
+    # Fork before numpy and the detector are imported: the child forks again per job (a
+    # webhook POST or maintenance), so a slow or hanging receiver, or a job that crashes,
+    # never holds up or takes down detection.
+    child = multiprocessing.get_context("fork").Process(
+        target=_rq_child, args=(ns.name, ns.burst), name="rq-worker"
+    )
+    child.start()
+    from workers.loop import DetectionLoop
 
-    worker = Worker(list(QUEUES), connection=conn, name=ns.name)
-    worker.work(burst=ns.burst, with_scheduler=True, logging_level="WARNING")
+    loop = DetectionLoop(settings, name=ns.name)
+
+    def on_signal(signum, frame) -> None:
+        loop.stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        loop.run(burst=ns.burst)
+    finally:
+        if child.is_alive() and not ns.burst:
+            os.kill(child.pid, signal.SIGTERM)  # RQ's warm shutdown: finish the job in hand
+        child.join()
     return 0
 
 

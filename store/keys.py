@@ -116,6 +116,25 @@ SCHEDULER_LOCK = "outage:scheduler:lock"
 SCHEDULER_CYCLE = "outage:scheduler:cycle"
 """The last detection cycle number enqueued (only ever raised)."""
 
+DETECT_TICKS = "outage:detect:ticks"
+"""Capped stream of the detection cycles the active scheduler claimed (field `cycle`), once
+each: detection workers block on it and run a cycle per entry."""
+
+DETECT_WORKERS = "outage:detect:workers"
+"""Sorted set of live detection workers (member: worker id, score: unix time its heartbeat
+lapses); their number sets each worker's fair share of the shards."""
+
+DETECT_CYCLE_LOG = "outage:detect:cycle-log"
+"""Capped list of the detection workers' own cycle records (JSON: worker, cycle, cpu and wall
+seconds, shards, services, series, minutes), newest first: what `outage bench detect` reads."""
+
+
+def detect_lease(shard: int) -> str:
+    """Lease on one detection shard: the owning worker's id, with a TTL renewed every cycle;
+    only the owner runs (and keeps in memory) the detectors of the shard's services."""
+    return f"outage:detect:lease:{shard}"
+
+
 SCHEDULER_HOUR = "outage:scheduler:hour"
 """The last hour (unix s // 3600) whose maintenance job was enqueued."""
 

@@ -43,3 +43,22 @@ DELIVERIES_KEPT = 1000
 
 WEBHOOK_USER_AGENT = "outage-detector-webhooks/1"
 """User-Agent of webhook POSTs."""
+
+LEASE_CYCLES = 1.5
+"""Lifetime of a shard lease in detection cycles. Renewed every cycle, so one late renewal
+is tolerated; a killed owner's lease lapses within 1.5 cycles of its last renewal and the
+next cycle of another worker takes the shard (within two cycles of the kill)."""
+
+MIN_LEASE_SECONDS = 2.0
+"""Shortest shard lease, seconds, however short the cycle."""
+
+TICK_WAIT_SECONDS = 1.0
+"""Longest a detection worker blocks waiting for the scheduler's next cycle before it looks
+at its stop flag again."""
+
+CYCLE_LOG_KEPT = 1000
+"""Cycle records the detection workers keep in Redis (newest first)."""
+
+DETECT_STALL_SECONDS = 120.0
+"""A detection loop that made no progress for this long stops renewing its shard leases
+(another worker takes them); progress is noted between services and catch-up chunks."""

@@ -15,7 +15,7 @@ import json
 import logging
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -242,6 +242,7 @@ def run_service(
     deadline: float | None = None,
     cache: DetectorCache | None = CACHE,
     checkpoint_every: int = 1,
+    keep_going: Callable[[], bool] | None = None,
 ) -> Outcome:
     """Bring one service's detection up to the last complete minute (or until `deadline`).
 
@@ -249,6 +250,7 @@ def run_service(
     `checkpoint_every` minutes and whenever an incident changed. Minutes after the last
     checkpoint are re-done after a crash with the same results, so this only trades
     re-computation for writes (use 1 unless this process keeps detectors in memory).
+    `keep_going`: asked after each saved chunk of a catch-up; False stops like `deadline`.
     """
     from detector.engine import ServiceDetector
 
@@ -298,7 +300,10 @@ def run_service(
                 outcome.series += len(detector.series_keys()) * (end - start + 1)
                 outcome.events += [f"{ev.kind}:{ev.incident.id}" for _, ev in events]
                 start = end + 1
-                if deadline is not None and start <= target and time.monotonic() > deadline:
+                if start <= target and (
+                    (deadline is not None and time.monotonic() > deadline)
+                    or (keep_going is not None and not keep_going())
+                ):
                     break
         except BaseException:
             # The in-memory detector may be ahead of Redis: forget it, reload next time.
@@ -343,3 +348,36 @@ def run_services(
             log.warning("detection of %s: lock lost, results discarded", service)
             out.append(Outcome(service, skipped="lock lost"))
     return out
+
+
+def checkpoint(
+    conn: redis.Redis, settings: Settings, service: str, cache: DetectorCache = CACHE
+) -> bool:
+    """Save the parts of a detector kept in memory ahead of its last checkpoint (on shutdown
+    or before handing its shard over); True if it wrote them. A detector whose stored
+    version changed under it (another worker saved) is dropped instead."""
+    where = where_of(conn)
+    entry = cache.entries.get((where, service))
+    if entry is None:
+        return False
+    version, detector, saved = entry
+    if detector.last_minute is None or (saved is not None and saved >= detector.last_minute):
+        return False
+    lock = ServiceLock(conn, service)
+    if not lock.acquire():
+        return False
+    try:
+        if conn.get(keys.detector_version(service)) != version:
+            cache.drop(where, service)
+            return False
+        new = save(conn, settings, lock, service, detector, [], detector.dirty_parts())
+        cache.put(where, service, new, detector, detector.last_minute)
+        return True
+    except LockLost:
+        cache.drop(where, service)
+        return False
+    finally:
+        try:
+            lock.release()
+        except redis.RedisError:
+            pass

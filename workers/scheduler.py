@@ -1,5 +1,5 @@
-"""The scheduler: one active instance (a Redis lock) enqueues, each cycle, detection per
-shard, and maintenance hourly."""
+"""The scheduler: one active instance (a Redis lock) announces each detection cycle once (on
+a stream the detection workers block on), and enqueues maintenance hourly."""
 
 from __future__ import annotations
 
@@ -75,27 +75,18 @@ def _enqueue_once(queue: Queue, func: str, *args, job_id: str, **options) -> boo
     return True
 
 
+TICKS_KEPT = 1000
+"""Cycle entries kept in the tick stream (about four hours at the default 15 s cycle)."""
+
+
 def enqueue_cycle(settings: Settings, conn: redis.Redis, qconn: redis.Redis, now: float) -> bool:
-    """Enqueue one detection job per shard for the cycle containing `now`, once; and the
-    hourly maintenance job in the first cycle of each hour."""
+    """Announce the detection cycle containing `now` to the detection workers, once (they
+    block on the tick stream); and enqueue the hourly maintenance job in the first cycle of
+    each hour."""
     cycle = int(now // settings.detect_interval)
     if not claim(conn, CYCLE_KEY, cycle):
         return False
-    queue = Queue("detect", connection=qconn)
-    for shard in range(settings.shards):
-        # ttl: a job that waited four cycles is stale; a newer one covers its minutes.
-        _enqueue_once(
-            queue,
-            "workers.jobs.detect_shard",
-            shard,
-            settings.shards,
-            cycle,
-            job_id=f"detect-{shard}-{cycle}",
-            result_ttl=defaults.DETECT_RESULT_TTL,
-            failure_ttl=3600,
-            ttl=max(10, int(settings.detect_interval * 4)),
-            job_timeout=defaults.DETECT_JOB_TIMEOUT,
-        )
+    announced = announce(conn, cycle, settings.detect_interval)
     hour = int(now // 3600)
     if claim(conn, keys.SCHEDULER_HOUR, hour, ttl=7 * 86400):
         _enqueue_once(
@@ -108,6 +99,23 @@ def enqueue_cycle(settings: Settings, conn: redis.Redis, qconn: redis.Redis, now
             ttl=3600,
             job_timeout=defaults.MAINTENANCE_TIMEOUT,
         )
+    return announced
+
+
+def announce(conn: redis.Redis, cycle: int, interval: float) -> bool:
+    """Append a cycle to the tick stream under the id of its start (ms): ids only rise, so
+    even a scheduler that lost its cycle marker cannot announce a cycle twice."""
+    start_ms = int(round(cycle * interval * 1000))
+    try:
+        conn.xadd(
+            keys.DETECT_TICKS,
+            {"cycle": cycle},
+            id=f"{start_ms}-1",
+            maxlen=TICKS_KEPT,
+            approximate=True,
+        )
+    except redis.ResponseError:  # "equal or smaller than the target stream top item"
+        return False
     return True
 
 

@@ -1,4 +1,6 @@
-"""Exit 0 while this host's RQ worker is registered (its heartbeat keeps the key alive).
+"""Exit 0 while this host's worker is alive: its RQ child is registered (RQ's heartbeat keeps
+`rq:worker:<name>` alive) and its detection loop is in the live set (`keys.DETECT_WORKERS`,
+a heartbeat that stops when the loop makes no progress).
 
 usage: python rq_worker_alive.py [WORKER_NAME]   (default: the host name, i.e. the pod name;
 start the worker with `outage worker --name "$(hostname)"`)
@@ -10,6 +12,7 @@ the probe passes: restarting every worker during a Redis outage would only add l
 
 import socket
 import sys
+import time
 
 
 def main(name: str) -> int:
@@ -17,16 +20,20 @@ def main(name: str) -> int:
 
     from store.config import ConfigError, load_settings
     from store.connections import redis_client
+    from store.keys import DETECT_WORKERS
 
     try:
-        url = load_settings().rq_redis_url
-        if not url:
+        settings = load_settings()
+        if not settings.rq_redis_url:
             return 0
-        with redis_client(url, timeout=2.0) as conn:
+        with redis_client(settings.rq_redis_url, timeout=2.0) as conn:
             alive = conn.exists(f"rq:worker:{name}")
+        with redis_client(settings.redis_url, timeout=2.0) as conn:
+            live = conn.zrangebyscore(DETECT_WORKERS, time.time(), "+inf")
+        detecting = any(m.decode().startswith(f"{name}:") for m in live)
     except (redis.RedisError, ConfigError, OSError):
         return 0
-    return 0 if alive else 1
+    return 0 if alive and detecting else 1
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Faults: Redis restart, worker SIGKILL mid-job, scheduler restart and two schedulers.
+"""Faults: Redis restart, detection worker SIGKILL mid-cycle, scheduler restart and two
+schedulers.
 
 After each, detection resumes within about two cycles and nothing is duplicated: the
 incidents equal an offline replay of the same counts, and every webhook event is POSTed
@@ -27,7 +28,7 @@ from tests.polling import wait_until
 from tests.redis_helpers import start_test_redis
 from tests.workers.helpers import Receiver, run_worker
 from tests.workers.synth import PAST_END, merge, quiet_rows, spike_rows, write_rows
-from workers import detection, scheduler, state
+from workers import detection, scheduler
 
 pytestmark = pytest.mark.slow
 
@@ -148,74 +149,96 @@ def test_redis_restart_loses_nothing(tmp_path: Path, monkeypatch, receiver) -> N
         server.stop()
 
 
-def children(pid: int) -> list[int]:
-    """Return the live child pids of a process (RQ's work horse puts itself in its own
-    process group, so killing the worker's group would leave it running)."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
+CLOCKED_WORKER = Path(__file__).resolve().parents[2] / "bench" / "clocked_worker.py"
 
 
-def test_worker_killed_mid_job(
+def worker_proc(
+    env: dict[str, str], minute: int, t0: float = 0.0, speed: float = 0.0, log: Path | None = None
+) -> subprocess.Popen:
+    """Start `outage worker` (detection loop plus its RQ child) in its own process group,
+    on a clock frozen at `minute` (or running `speed` times faster from `t0`)."""
+    out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 (the child owns it)
+    try:
+        return subprocess.Popen(
+            [sys.executable, str(CLOCKED_WORKER), str(minute), str(t0), str(speed)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    finally:
+        if log:
+            out.close()
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL a process and its children (no chance to checkpoint or release anything)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def wait_alive(what, timeout: float, message: str, *procs: subprocess.Popen):
+    """Poll `what()` until it is true; fail after `timeout` seconds or if a process died."""
+    deadline = time.monotonic() + timeout
+    while not (found := what()):
+        assert time.monotonic() < deadline, message
+        assert all(p.poll() is None for p in procs), "a process died"
+        time.sleep(0.05)
+    return found
+
+
+def test_worker_killed_mid_catch_up(
     tmp_path: Path, monkeypatch, redis_conn: redis.Redis, redis_url: str, receiver
 ) -> None:
-    env = env_for(redis_url, tmp_path, receiver.url)
+    env = env_for(redis_url, tmp_path, receiver.url, OUTAGE_DETECT_INTERVAL="1")
     settings = use_env(monkeypatch, env)
     end = PAST_END
     services = ("x", "chirp", "bankly")
     rows = history(end, services, days=2)
     write_rows(redis_conn, rows)
-    now = (end + 1) * 60 + 0.5
-    Queue("detect", connection=redis_conn).enqueue(
-        "workers.jobs.detect_shard", 0, 1, 1, now=now, job_id="detect-0-1"
-    )
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    sched = scheduler_proc(env)
+    worker = worker_proc(env, end + 1, log=tmp_path / "worker1.log")
+    second = None
     try:
-        # Kill once the job has saved some progress but is still busy.
-        wait_until(
+        # Kill the detection worker itself once it saved some progress and is still busy
+        # (a catch-up of two days spans several one-second cycles).
+        wait_alive(
             lambda: (
-                worker.poll() is not None
-                or any(redis_conn.exists(keys.detector_version(s)) for s in services)
+                any(redis_conn.exists(keys.detector_version(s)) for s in services)
+                and any(redis_conn.exists(keys.detect_lock(s)) for s in services)
             ),
-            timeout=60,
-            what="the job to save progress",
+            60,
+            "the worker saved no progress",
+            worker,
+            sched,
         )
-        assert worker.poll() is None
-        assert any(redis_conn.exists(keys.detect_lock(s)) for s in services)
-        horses = children(worker.pid)
-        assert horses, "the job should be running in a work horse"
+        kill_group(worker)
+        killed_at = time.monotonic()
+        assert redis_conn.exists(keys.detect_lease(0))  # left behind, to lapse
+        second = worker_proc(env, end + 1, log=tmp_path / "worker2.log")
+
+        def caught_up() -> bool:
+            versions = [redis_conn.get(keys.detector_version(s)) for s in services]
+            states = [json.loads(redis_conn.get(keys.status(s)) or "null") for s in services]
+            return all(s and s["updated_at"] for s in states) and all(
+                v is not None and detectors.saved_minute(v) >= end - 5 for v in versions
+            )
+
+        wait_alive(caught_up, 60, "detection did not resume", second, sched)
+        # The lease lapses within 1.5 cycles; the rest is catching up two days.
+        assert time.monotonic() - killed_at < 30
+        second.send_signal(signal.SIGTERM)  # a clean stop checkpoints everything
+        second.wait(30)
+        assert all(
+            detectors.saved_minute(redis_conn.get(keys.detector_version(s))) == end
+            for s in services
+        )
     finally:
-        for pid in children(worker.pid):  # the horse first: it holds the job
-            os.kill(pid, signal.SIGKILL)
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
-    wait_until(lambda: not any(map(alive, horses)), timeout=10, what="the work horse to die")
-    cycles = iter(range(2, 10_000))
-
-    def caught_up() -> bool:
-        # The dead job's locks expire within DETECT_LOCK_TTL; then one cycle catches up.
-        detect(redis_conn, now, next(cycles))
-        states = [json.loads(redis_conn.get(keys.status(s)) or "null") for s in services]
-        if not all(s and s["updated_at"] for s in states) or any(
-            redis_conn.exists(keys.detect_lock(s)) for s in services
-        ):
-            return False
-        loaded = [detectors.load_detector(redis_conn, s, state.CACHE)[0] for s in services]
-        return [d.last_minute if d else None for d in loaded] == [end] * 3
-
-    wait_until(caught_up, timeout=60, interval=0.5, what="detection to resume")
+        for proc in (worker, second, sched):
+            if proc is not None:
+                kill_group(proc)
+    run_worker(redis_conn)  # deliver what the stopped worker's RQ child had not yet
     assert_like_replay(redis_conn, rows, settings)
     assert_posted_once(receiver)
 
@@ -240,8 +263,7 @@ def scheduler_proc(env: dict[str, str]) -> subprocess.Popen:
 
 
 def detect_cycles(conn: redis.Redis) -> Counter:
-    ids = Queue("detect", connection=conn).get_job_ids()
-    return Counter(int(i.split("-")[2]) for i in ids)
+    return Counter(int(f[b"cycle"]) for _, f in conn.xrange(keys.DETECT_TICKS))
 
 
 def test_two_schedulers_and_a_restart_enqueue_each_cycle_once(
@@ -290,7 +312,7 @@ def test_two_schedulers_and_a_restart_enqueue_each_cycle_once(
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
     cycles = detect_cycles(redis_conn)
-    assert set(cycles.values()) == {2}, "every cycle once per shard, never twice"
+    assert set(cycles.values()) == {1}, "every cycle announced once, never twice"
     ordered = sorted(cycles)
     gaps = [b - a for a, b in zip(ordered, ordered[1:], strict=False)]
     assert max(gaps) <= scheduler.lock_ttl(1) + 2, gaps

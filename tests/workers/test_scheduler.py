@@ -1,4 +1,4 @@
-"""The scheduler: one active instance, each cycle enqueued once, maintenance hourly."""
+"""The scheduler: one active instance, each cycle announced once, maintenance hourly."""
 
 from __future__ import annotations
 
@@ -18,19 +18,23 @@ def queued(conn: redis.Redis, name: str) -> list[str]:
     return Queue(name, connection=conn).get_job_ids()
 
 
+def ticks(conn: redis.Redis) -> list[int]:
+    """Return the cycles announced to the detection workers, oldest first."""
+    return [int(f[b"cycle"]) for _, f in conn.xrange(keys.DETECT_TICKS)]
+
+
 def test_a_cycle_is_enqueued_once(redis_conn: redis.Redis, settings: Settings) -> None:
     now = 1_700_000_000.0
     assert scheduler.enqueue_cycle(settings, redis_conn, redis_conn, now)
     assert not scheduler.enqueue_cycle(settings, redis_conn, redis_conn, now + 1)
     assert not scheduler.enqueue_cycle(settings, redis_conn, redis_conn, now - 60)
     cycle = int(now // settings.detect_interval)
-    assert queued(redis_conn, "detect") == [f"detect-{s}-{cycle}" for s in range(4)]
+    assert ticks(redis_conn) == [cycle]
     assert queued(redis_conn, "default") == [f"maintain-{int(now // 3600)}"]
     assert scheduler.enqueue_cycle(settings, redis_conn, redis_conn, now + 15)
-    assert len(queued(redis_conn, "detect")) == 8
+    assert ticks(redis_conn) == [cycle, cycle + 1]
     assert queued(redis_conn, "default") == [f"maintain-{int(now // 3600)}"]
-    job = Queue("detect", connection=redis_conn).fetch_job(f"detect-0-{cycle}")
-    assert job.args == (0, 4, cycle) and job.ttl == 60
+    assert queued(redis_conn, "detect") == []  # detection workers run cycles, not jobs
 
 
 def test_a_restarted_scheduler_does_not_repeat_a_cycle(
@@ -40,7 +44,7 @@ def test_a_restarted_scheduler_does_not_repeat_a_cycle(
     scheduler.enqueue_cycle(settings, redis_conn, redis_conn, now)
     redis_conn.delete(keys.SCHEDULER_CYCLE)  # even if the cycle marker were lost
     scheduler.enqueue_cycle(settings, redis_conn, redis_conn, now)
-    assert len(queued(redis_conn, "detect")) == 4
+    assert len(ticks(redis_conn)) == 1
 
 
 def test_racing_schedulers_claim_each_cycle_once(
@@ -60,7 +64,7 @@ def test_racing_schedulers_claim_each_cycle_once(
     for t in threads:
         t.join()
     assert sorted(results) == [False] * 7 + [True]
-    assert len(queued(redis_conn, "detect")) == 4
+    assert len(ticks(redis_conn)) == 1
 
 
 def test_only_one_scheduler_holds_the_lock(redis_conn: redis.Redis) -> None:
@@ -82,5 +86,5 @@ def test_lock_outlives_one_missed_renewal(interval: float, ttl: int) -> None:
 def test_run_once_enqueues_and_releases(redis_conn: redis.Redis, settings: Settings) -> None:
     one = dataclasses.replace(settings, shards=2)
     assert scheduler.run_scheduler(one, once=True) == 0
-    assert len(queued(redis_conn, "detect")) == 2
+    assert len(ticks(redis_conn)) == 1
     assert not redis_conn.exists(keys.SCHEDULER_LOCK)
