@@ -136,6 +136,39 @@ def _complete(data: bytes) -> bool:
     return False
 
 
+def chunked_post(path: str, chunks: bytes, content_type: str = "application/json") -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    ).encode() + chunks
+
+
+@pytest.mark.parametrize("path", ["/api/v1/reports", "/s/x"])
+def test_malformed_chunked_body_is_a_400_not_a_500(web, path: str) -> None:
+    port, _ = web
+    ctype = "application/json" if path.startswith("/api") else "application/x-www-form-urlencoded"
+    status, headers, body = raw(port, chunked_post(path, b"zz\r\n{}\r\n0\r\n\r\n", ctype))
+    assert status == 400, body
+    if path.startswith("/api"):
+        assert headers["content-type"].startswith("application/json")
+        assert json.loads(body)["error"]["code"] == "bad_request"
+    assert b"Traceback" not in body
+
+
+def test_chunked_body_over_the_limit_is_413(web) -> None:
+    port, _ = web
+    report = json.dumps({"service": "x", "problem": "app"}).encode()
+    # A valid report followed by 3 MB of JSON whitespace: cut at 1 MiB it would still parse.
+    payload = report + b" " * (3 * 1024 * 1024)
+    chunks = b"".join(
+        f"{len(payload[i : i + 65536]):x}\r\n".encode() + payload[i : i + 65536] + b"\r\n"
+        for i in range(0, len(payload), 65536)
+    )
+    status, headers, body = raw(port, chunked_post("/api/v1/reports", chunks + b"0\r\n\r\n"))
+    assert status == 413, body
+    assert json.loads(body)["error"]["code"] == "too_large"
+
+
 @pytest.mark.parametrize(
     "request_bytes,status,code",
     [
