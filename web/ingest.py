@@ -177,6 +177,8 @@ def clean_region(value: object, default: str = GLOBAL) -> str:
         raise Invalid(422, "region must be a string such as 'US' or 'US-CA'", field="region")
     if value == GLOBAL:
         return GLOBAL
+    if not value.isascii():  # str.upper() would turn "ﬁ" into "FI" and "ß" into "SS"
+        raise Invalid(422, "region must be an ASCII ISO 3166 code", field="region")
     try:
         return validate_region(value if len(value) <= 8 else "-")
     except ValueError:

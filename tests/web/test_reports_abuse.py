@@ -191,3 +191,13 @@ def test_hung_redis_is_503_within_2s(settings, private_redis) -> None:
     assert resp.status_code == 503 and resp.headers["Retry-After"]
     assert elapsed < 2.0
     assert post(client, ua="thawed").status_code == 202
+
+
+@pytest.mark.parametrize("region", ["\ufb01", "\u00df", "u\u017f", "\u0130T"])
+def test_region_codes_are_ascii_only(client, redis_conn, region) -> None:
+    resp = post(client, {**OK, "region": region})
+    assert resp.status_code == 422 and resp.get_json()["error"]["field"] == "region"
+    resp = client.get("/api/v1/services/x/series", query_string={"region": region})
+    assert resp.status_code == 422
+    resp = client.get("/api/v1/services/x/map", query_string={"level": region})
+    assert resp.status_code == 422
