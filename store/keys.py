@@ -30,6 +30,11 @@ def dedup(service: str, reporter_hash: str) -> str:
     return f"{tag(service)}:seen:{reporter_hash}"
 
 
+def key_quota(service: str, key_id: str, minute: int) -> str:
+    """Reports an API key sent for this service in this minute (its per-minute cap)."""
+    return f"{tag(service)}:quota:{key_id}:{minute}"
+
+
 def stream(service: str) -> str:
     """Capped stream of recent reports (no IPs), one entry per request, minute, region and
     problem: minute, region, problem, source (form, api, key:<id>), reports, counted."""
