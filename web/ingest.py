@@ -90,6 +90,8 @@ class Outcome:
 
     accepted: int
     duplicates: int
+    replayed: bool = False
+    """True when an Idempotency-Key retry found every write already done."""
 
 
 class Hasher:

@@ -75,7 +75,24 @@ def _validator() -> Validator:
 def _result(outcome: Outcome, **extra: object) -> tuple[dict, int, dict[str, str]]:
     metrics.count_reports(outcome.accepted, outcome.duplicates, extra.get("rejected", ()))
     body = {"accepted": outcome.accepted, "duplicates": outcome.duplicates, **extra}
-    return body, 202, {"Cache-Control": "no-store"}
+    headers = {"Cache-Control": "no-store"}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return body, 202, headers
+
+
+def _idempotency_token(key_id: str) -> str:
+    """Return the keyed hash of the request's Idempotency-Key header ('' when absent)."""
+    raw = request.headers.get("Idempotency-Key")
+    if raw is None:
+        return ""
+    if not (1 <= len(raw) <= 255 and raw.isascii() and raw.isprintable()):
+        raise ApiError(
+            400,
+            "Idempotency-Key must be 1 to 255 printable ASCII characters",
+            field="Idempotency-Key",
+        )
+    return _hasher().partner(key_id, "idempotency\0" + raw)
 
 
 @bp.post("/api/v1/reports")
@@ -110,11 +127,12 @@ def submit_api():
         default_region=default,
         source=f"key:{key.id}" if key else "api",
     )
+    token = _idempotency_token(key.id) if key else ""
     if batch:
         good, positions, rejected = _validator().batch(body, sender)
         if key:
             good = _within_key_limit(key.id, good, positions, rejected)
-        return _result(_store().write(outage().redis, good), rejected=rejected)
+        return _result(_store().write(outage().redis, good, token), rejected=rejected)
     report = _validator().single(body, sender)
     if key and not _within_key_limit(key.id, [report], [0], []):
         raise ApiError(
@@ -124,7 +142,7 @@ def submit_api():
             "key_limit",
             headers={"Retry-After": str(60 - int(time.time()) % 60)},
         )
-    return _result(_store().write(outage().redis, [report]))
+    return _result(_store().write(outage().redis, [report], token))
 
 
 def _within_key_limit(

@@ -16,6 +16,7 @@ from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from cli.redis_server import free_port
+from store import keys
 from tests.conftest import TEST_API_KEY
 from tests.redis_helpers import start_test_redis
 from web import create_app
@@ -232,3 +233,22 @@ def test_a_key_is_capped_per_service_and_minute(settings, redis_conn) -> None:
     resp = post(client, {**OK, "reporter": "late"}, headers=AUTH)
     assert resp.status_code == 429 and resp.get_json()["error"]["code"] == "key_limit"
     assert 1 <= int(resp.headers["Retry-After"]) <= 60
+
+
+def test_idempotency_key_makes_a_batch_retry_count_once(settings, redis_conn) -> None:
+    _, client = make_client(settings)
+    batch = {"reports": [{**OK, "reporter": f"u{i}"} for i in range(4)]}
+    headers = {**AUTH, "Idempotency-Key": "batch-0001"}
+    first = post(client, batch, headers=headers)
+    assert first.get_json() == {"accepted": 4, "duplicates": 0, "rejected": []}
+    assert "Idempotent-Replayed" not in first.headers
+    # The client saw a 503 (the write had committed) and retries: nothing is counted again.
+    again = post(client, batch, headers=headers)
+    assert again.get_json() == first.get_json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    stream = redis_conn.xrange(keys.stream("x"))
+    assert sum(int(fields[b"reports"]) for _, fields in stream) == 4
+    other = post(client, batch, headers={**AUTH, "Idempotency-Key": "batch-0002"})
+    assert other.get_json()["duplicates"] == 4  # a new key is a new request
+    bad = post(client, batch, headers={**AUTH, "Idempotency-Key": "x" * 256})
+    assert bad.status_code == 400
