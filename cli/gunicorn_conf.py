@@ -25,8 +25,9 @@ _metrics_path: Path | None = None
 wsgi_app = "web:create_app()"
 bind = ["127.0.0.1:8000"]
 workers = _settings.web_workers
-worker_class = "gthread"
-threads = _settings.web_threads
+# gevent (cli/gunicorn_worker.py): a slow client parks a greenlet, not one of a few threads.
+worker_class = "cli.gunicorn_worker.WebWorker"
+worker_connections = 1000  # per worker process; beyond it the kernel backlog queues
 # Why no max_requests: every recycled worker leaves its own multiprocess metric files.
 max_requests = 0
 preload_app = False

@@ -2,7 +2,7 @@
 
 The settings live in the package (cli/gunicorn_conf.py) so installed copies have them
 and `outage web` uses the same ones; this file only re-exports them. Tune through the
-OUTAGE_* variables (OUTAGE_WEB_WORKERS, OUTAGE_WEB_THREADS, OUTAGE_LOG_JSON, ...) or
+OUTAGE_* variables (OUTAGE_WEB_WORKERS, OUTAGE_LOG_JSON, ...) or
 gunicorn's own command-line options, which override this file.
 """
 

@@ -61,6 +61,17 @@ VARIABLES: tuple[tuple[str, str, str], ...] = (
     ("OUTAGE_DEDUP_SECONDS", "900", "One counted report per reporter per service per window."),
     ("OUTAGE_RATE_LIMIT", "10 per minute", "Anonymous reports per client IP."),
     ("OUTAGE_API_RATE_LIMIT", "600 per minute", "Report requests per API key."),
+    (
+        "OUTAGE_API_KEY_SERVICE_LIMIT",
+        "300",
+        "Reports per API key, service and minute; the rest of a batch is rejected by index.",
+    ),
+    (
+        "OUTAGE_IPV4_PREFIX",
+        "24",
+        "Anonymous reporters are identified (dedup, rate limits) by their IPv4 /24, or by "
+        "their address with 32; IPv6 always by the /64.",
+    ),
     ("OUTAGE_DETECT_INTERVAL", "15", "Seconds between detection cycles."),
     (
         "OUTAGE_DETECT_GRACE",
@@ -147,6 +158,8 @@ class Settings:
     dedup_seconds: int = 900
     rate_limit: str = "10 per minute"
     api_rate_limit: str = "600 per minute"
+    api_key_service_limit: int = 300
+    ipv4_prefix: int = 24
     detect_interval: float = 15.0
     detect_grace: float = 5.0
     shards: int = 4
@@ -360,6 +373,13 @@ def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
+def _ipv4_prefix(env: Mapping[str, str]) -> int:
+    value = _int(env, "OUTAGE_IPV4_PREFIX", 24)
+    if value not in (24, 32):
+        raise ConfigError(f"OUTAGE_IPV4_PREFIX must be 24 or 32, got {value}")
+    return value
+
+
 def _log_level(env: Mapping[str, str]) -> str:
     level = (env.get("OUTAGE_LOG_LEVEL") or "INFO").strip().upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -411,6 +431,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dedup_seconds=_int(env, "OUTAGE_DEDUP_SECONDS", 900, minimum=1),
         rate_limit=_rate_limit(env, "OUTAGE_RATE_LIMIT", "10 per minute"),
         api_rate_limit=_rate_limit(env, "OUTAGE_API_RATE_LIMIT", "600 per minute"),
+        api_key_service_limit=_int(env, "OUTAGE_API_KEY_SERVICE_LIMIT", 300, minimum=1),
+        ipv4_prefix=_ipv4_prefix(env),
         detect_interval=_float(env, "OUTAGE_DETECT_INTERVAL", 15.0),
         detect_grace=_float(env, "OUTAGE_DETECT_GRACE", 5.0, inclusive=True),
         shards=_int(env, "OUTAGE_SHARDS", 4, minimum=1),

@@ -30,6 +30,16 @@ def dedup(service: str, reporter_hash: str) -> str:
     return f"{tag(service)}:seen:{reporter_hash}"
 
 
+def idempotency(service: str, token_hash: str) -> str:
+    """Outcome (`accepted:duplicates`) of a keyed request with this Idempotency-Key."""
+    return f"{tag(service)}:idem:{token_hash}"
+
+
+def key_quota(service: str, key_id: str, minute: int) -> str:
+    """Reports an API key sent for this service in this minute (its per-minute cap)."""
+    return f"{tag(service)}:quota:{key_id}:{minute}"
+
+
 def stream(service: str) -> str:
     """Capped stream of recent reports (no IPs), one entry per request, minute, region and
     problem: minute, region, problem, source (form, api, key:<id>), reports, counted."""

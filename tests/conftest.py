@@ -74,7 +74,10 @@ def settings(tmp_path: Path, redis_conn: redis.Redis, redis_url: str) -> Setting
         }
     )
     return dataclasses.replace(
-        base, rate_limit="1000 per minute", api_rate_limit="100000 per minute"
+        base,
+        rate_limit="1000 per minute",
+        api_rate_limit="100000 per minute",
+        api_key_service_limit=100000,
     )
 
 

@@ -139,6 +139,8 @@ def region_param(name: str = "region") -> str | None:
     if not raw or raw == "*":
         return None
     try:
+        if not raw.isascii():  # validate_region upper-cases: "ﬁ" would become "FI"
+            raise ValueError(f"region must be an ASCII ISO 3166 code, got {raw[:16]!r}")
         return validate_region(raw[:16])
     except ValueError as exc:
         raise ApiError(422, str(exc), field=name) from None
@@ -194,9 +196,10 @@ def service_map(slug: str):
     known_service(slug)
     level = request.args.get("level", "country").strip() or "country"
     if level != "country":
+        ascii_only = level.isascii()  # before upper(): "ﬁ".upper() is "FI"
         level = level.upper()
         try:
-            if not COUNTRY.match(level):
+            if not ascii_only or not COUNTRY.match(level):
                 raise ValueError
             validate_region(level)
         except ValueError:

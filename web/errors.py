@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
 import redis
@@ -86,7 +87,42 @@ def error_response(
     return resp
 
 
+def buffer_chunked_body() -> None:
+    """Read a chunked request body up front, so a bad or oversized one is a 400 or a 413.
+
+    With a Content-Length, werkzeug refuses a body over MAX_CONTENT_LENGTH before reading
+    it. A chunked body has no length: werkzeug reads up to the limit and silently drops the
+    rest, and an error of the server's chunk parser (a chunk size of `zz`) escapes as a 500.
+    Buffering it here (at most the limit plus one byte) makes both ordinary client errors.
+    """
+    environ = request.environ
+    if (
+        environ.get("CONTENT_LENGTH")
+        or "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    ):
+        return
+    limit = request.max_content_length
+    stream, parts, size = environ["wsgi.input"], [], 0
+    try:
+        while limit is None or size <= limit:
+            part = stream.read(65536 if limit is None else min(65536, limit + 1 - size))
+            if not part:
+                break
+            parts.append(part)
+            size += len(part)
+    except Exception:  # the server's parser or socket: the client sent a broken body
+        raise ApiError(400, "the chunked request body is malformed") from None
+    if limit is not None and size > limit:
+        raise ApiError(413, "request body too large (limit 1 MB)", "too_large")
+    body = b"".join(parts)
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ.pop("wsgi.input_terminated", None)
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(buffer_chunked_body)
+
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         return error_response(exc.status, exc.message, exc.code, exc.field, exc.headers)

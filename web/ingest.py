@@ -79,7 +79,6 @@ class Sender:
     """Who sent a request: the inputs of the reporter identity and the defaults."""
 
     ip: str | None
-    user_agent: str = ""
     key_id: str | None = None
     default_region: str = GLOBAL
     source: str = "api"
@@ -91,20 +90,27 @@ class Outcome:
 
     accepted: int
     duplicates: int
+    replayed: bool = False
+    """True when an Idempotency-Key retry found every write already done."""
 
 
 class Hasher:
     """Keyed hashes of reporters and network prefixes, one derived key per purpose."""
 
-    def __init__(self, secret: str):
+    def __init__(self, secret: str, ipv4_prefix: int = 24):
+        self.ipv4_prefix = ipv4_prefix
         root = secret.encode()
         self._reporter = hmac.digest(root, b"outage/reporter/v1", "sha256")
         self._network = hmac.digest(root, b"outage/network/v1", "sha256")
         self._client = hmac.digest(root, b"outage/client/v1", "sha256")
 
-    def anonymous(self, ip: str | None, user_agent: str) -> str:
-        """Identify an anonymous reporter by client IP and User-Agent."""
-        msg = f"a\0{ip or '-'}\0{user_agent}".encode("utf-8", "replace")
+    def anonymous(self, ip: str | None) -> str:
+        """Identify an anonymous reporter by its network (see `reporter_network`).
+
+        Not by IP and User-Agent: a client that rotates its User-Agent, or its addresses
+        within one /24 or /64, is still one reporter for dedup and rate limits.
+        """
+        msg = f"a\0{reporter_network(ip, self.ipv4_prefix)}".encode()
         return hmac.digest(self._reporter, msg, "sha256").hex()[:24]
 
     def partner(self, key_id: str, reporter: str) -> str:
@@ -117,12 +123,24 @@ class Hasher:
         return hmac.digest(self._network, network_prefix(ip).encode(), "sha256").hex()[:16]
 
     def client(self, ip: str | None) -> str:
-        """Hash a client IP for rate-limit keys, so limiter storage holds no IP either."""
-        return hmac.digest(self._client, (ip or "-").encode(), "sha256").hex()[:20]
+        """Hash a client's network for rate-limit keys (limiter storage holds no IP either)."""
+        msg = reporter_network(ip, self.ipv4_prefix).encode()
+        return hmac.digest(self._client, msg, "sha256").hex()[:20]
+
+
+def reporter_network(ip: str | None, ipv4_prefix: int = 24) -> str:
+    """Return the network that identifies an anonymous reporter: the IPv4 /24 (or the
+    address, with `ipv4_prefix=32`), the IPv6 /64 (one subscriber's usual allocation)."""
+    return _network(ip, ipv4_prefix, 64)
 
 
 def network_prefix(ip: str | None) -> str:
     """Return the /24 (IPv4) or /48 (IPv6) network of an address, `-` if it is not one."""
+    return _network(ip, 24, 48)
+
+
+def _network(ip: str | None, v4_bits: int, v6_bits: int) -> str:
+    """Return the address's network of that many bits (a multiple of 8), or `-`."""
     # socket.inet_pton is about 20x cheaper than the ipaddress module on this hot path.
     try:
         packed = socket.inet_pton(socket.AF_INET, ip or "")
@@ -132,9 +150,13 @@ def network_prefix(ip: str | None) -> str:
         except OSError:
             return "-"
         if packed[:12] != _V4_MAPPED:
-            return socket.inet_ntop(socket.AF_INET6, packed[:6] + bytes(10)) + "/48"
+            keep = v6_bits // 8
+            return (
+                f"{socket.inet_ntop(socket.AF_INET6, packed[:keep] + bytes(16 - keep))}/{v6_bits}"
+            )
         packed = packed[12:]
-    return socket.inet_ntop(socket.AF_INET, packed[:3] + b"\0") + "/24"
+    keep = v4_bits // 8
+    return f"{socket.inet_ntop(socket.AF_INET, packed[:keep] + bytes(4 - keep))}/{v4_bits}"
 
 
 def parse_json(data: bytes) -> object:
@@ -177,6 +199,8 @@ def clean_region(value: object, default: str = GLOBAL) -> str:
         raise Invalid(422, "region must be a string such as 'US' or 'US-CA'", field="region")
     if value == GLOBAL:
         return GLOBAL
+    if not value.isascii():  # str.upper() would turn "ﬁ" into "FI" and "ß" into "SS"
+        raise Invalid(422, "region must be an ASCII ISO 3166 code", field="region")
     try:
         return validate_region(value if len(value) <= 8 else "-")
     except ValueError:
@@ -248,8 +272,10 @@ class Validator:
             reporter_id = _text(reporter_id, "reporter", MAX_REPORTER)
             if not reporter_id:
                 raise Invalid(422, "reporter must not be empty", field="reporter")
-            reporter = network = self.hasher.partner(sender.key_id, reporter_id)
-            # A partner vouches for its users: each reporter counts as its own network.
+            reporter = self.hasher.partner(sender.key_id, reporter_id)
+            # A key is one source: its reporters are distinct people for dedup, but all of
+            # them are one network for the diversity guard, so no key raises an incident alone.
+            network = anon[1] if anon else self.identify(sender)[1]
         else:
             reporter, network = anon or self.identify(sender)
         return Report(slug, problem, region, at, reporter, network, comment, sender.source)
@@ -260,7 +286,7 @@ class Validator:
             # Without `reporter`, every item of a key is one reporter: safe, not generous.
             ident = self.hasher.partner(sender.key_id, "")
             return ident, ident
-        return (self.hasher.anonymous(sender.ip, sender.user_agent), self.hasher.network(sender.ip))
+        return self.hasher.anonymous(sender.ip), self.hasher.network(sender.ip)
 
     def single(self, body: object, sender: Sender, now: float | None = None) -> Report:
         """Validate a single-report body."""
@@ -268,8 +294,9 @@ class Validator:
 
     def batch(
         self, body: Mapping[str, object], sender: Sender, now: float | None = None
-    ) -> tuple[list[Report], list[dict[str, object]]]:
-        """Validate a `{"reports": [...]}` body: good reports, and rejected ones by index."""
+    ) -> tuple[list[Report], list[int], list[dict[str, object]]]:
+        """Validate a `{"reports": [...]}` body: good reports and their indices, and the
+        rejected ones by index."""
         if body.keys() != {"reports"}:
             extra = sorted(str(k) for k in body.keys() - {"reports"})[0][:40]
             raise Invalid(422, f"unknown field {extra!r} next to reports", field=extra)
@@ -284,10 +311,11 @@ class Validator:
             )
         now = time.time() if now is None else now
         anon = self.identify(sender)
-        good, rejected = [], []
+        good, positions, rejected = [], [], []
         for index, item in enumerate(items):
             try:
                 good.append(self.item(item, sender, now, anon))
+                positions.append(index)
             except Invalid as exc:
                 rejected.append({"index": index, "error": exc.to_dict()})
-        return good, rejected
+        return good, positions, rejected

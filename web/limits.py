@@ -11,7 +11,10 @@ from __future__ import annotations
 import hmac
 import math
 import time
+from collections import Counter
+from collections.abc import Iterable
 
+import redis
 from flask import Blueprint, Flask, Response, current_app, g, request
 from flask_limiter import Limiter, RateLimitExceeded
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -20,7 +23,7 @@ from store import keys
 from store.config import ApiKey
 from web.errors import error_response
 from web.extensions import outage
-from web.ingest import Hasher
+from web.ingest import Hasher, Report
 
 STORAGE_TIMEOUT = 0.3
 """Seconds the limiter waits for Redis; with the 1 s data timeout a dead Redis answers < 2 s."""
@@ -58,6 +61,30 @@ def client_ip() -> str | None:
     return request.remote_addr
 
 
+def key_quota(
+    conn: redis.Redis, key_id: str, reports: Iterable[Report], cap: int
+) -> dict[str, int]:
+    """Count a key's reports per service in this minute; return how many more each may add.
+
+    One round trip (a pipeline of INCRBY). Counted on arrival, so a request that then fails
+    still used its share of the minute: a partner retrying within the minute may lose some.
+    """
+    wanted = Counter(r.service for r in reports)
+    if not wanted:
+        return {}
+    minute = int(time.time() // 60)
+    pipe = conn.pipeline(transaction=False)
+    for service, n in wanted.items():
+        quota = keys.key_quota(service, key_id, minute)
+        pipe.incrby(quota, n)
+        pipe.expire(quota, 120)
+    totals = pipe.execute()[::2]
+    return {
+        service: max(0, min(n, cap - (int(total) - n)))
+        for (service, n), total in zip(wanted.items(), totals, strict=True)
+    }
+
+
 def limit_key() -> str:
     """Whom a request counts against: its API key, else a keyed hash of its IP."""
     key = api_key()
@@ -82,7 +109,7 @@ def init_app(app: Flask, bp: Blueprint) -> Limiter:
     if settings.trusted_proxies > 0:
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
-    app.extensions.setdefault("outage_hasher", Hasher(settings.secret_key))
+    app.extensions.setdefault("outage_hasher", Hasher(settings.secret_key, settings.ipv4_prefix))
     options: dict = {}
     if settings.redis_url:
         options = {

@@ -28,15 +28,25 @@ def comment_json(report: Report) -> str:
     )
 
 
-# KEYS: stream, comments, first, then (counts, prefixes) per minute (ascending), then one
-# dedup marker per report. ARGV: dedup seconds, retention seconds, stream cap, comments cap,
-# source, number of minutes, the minutes, then per report: minute index, region|problem,
-# network hash, comment JSON or ''. Field names: store/minute_hash.py, substituted below.
+# KEYS: stream, comments, first, idempotency marker, then (counts, prefixes) per minute
+# (ascending), then one dedup marker per report. ARGV: dedup seconds, retention seconds,
+# stream cap, comments cap, source, idempotency seconds (0: none), number of minutes, the
+# minutes, then per report: minute index, region|problem, network hash, comment JSON or ''.
+# Field names: store/minute_hash.py, substituted below. Returns accepted, duplicates and
+# 1 when an earlier call with the same idempotency marker already wrote (nothing written).
 _WRITE_TEMPLATE = """
-local nm = tonumber(ARGV[6])
-local base = 6 + nm
+local idem = tonumber(ARGV[6])
+if idem > 0 then
+  local done = redis.call('GET', KEYS[4])
+  if done then
+    local sep = string.find(done, ':', 1, true)
+    return {tonumber(string.sub(done, 1, sep - 1)), tonumber(string.sub(done, sep + 1)), 1}
+  end
+end
+local nm = tonumber(ARGV[7])
+local base = 7 + nm
 local nr = (#ARGV - base) / 4
-local dk = 3 + 2 * nm
+local dk = 4 + 2 * nm
 local keep = tonumber(ARGV[2])
 local accepted, commented = 0, false
 local counts, nets = {}, {}
@@ -58,17 +68,17 @@ for i = 1, nr do
   nets[m][#nets[m] + 1] = ARGV[a + 3]
 end
 for m = 1, nm do
-  local hash, pfx = KEYS[2 + 2 * m], KEYS[3 + 2 * m]
+  local hash, pfx = KEYS[3 + 2 * m], KEYS[4 + 2 * m]
   for field, c in pairs(counts[m]) do
     redis.call('HINCRBY', hash, '$reports' .. field, c[1])
     if c[2] > 0 then redis.call('HINCRBY', hash, '$reporters' .. field, c[2]) end
     local sep = string.find(field, '$sep', 1, true)
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'minute', ARGV[6 + m],
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'minute', ARGV[7 + m],
       'region', string.sub(field, 1, sep - 1), 'problem', string.sub(field, sep + #'$sep'),
       'source', ARGV[5], 'reports', c[1], 'counted', c[2])
   end
   redis.call('PFADD', pfx, unpack(nets[m]))
-  local expires = tonumber(ARGV[6 + m]) * 60 + keep
+  local expires = tonumber(ARGV[7 + m]) * 60 + keep
   redis.call('EXPIREAT', hash, expires)
   redis.call('EXPIREAT', pfx, expires)
 end
@@ -78,12 +88,15 @@ if commented then
   redis.call('EXPIRE', KEYS[2], keep)
 end
 local first = redis.call('GET', KEYS[3])
-if (not first) or tonumber(first) > tonumber(ARGV[7]) then
-  redis.call('SET', KEYS[3], ARGV[7], 'EX', keep)
+if (not first) or tonumber(first) > tonumber(ARGV[8]) then
+  redis.call('SET', KEYS[3], ARGV[8], 'EX', keep)
 else
   redis.call('EXPIRE', KEYS[3], keep)
 end
-return {accepted, nr - accepted}
+if idem > 0 then
+  redis.call('SET', KEYS[4], accepted .. ':' .. (nr - accepted), 'EX', idem)
+end
+return {accepted, nr - accepted, 0}
 """
 
 WRITE_SCRIPT = Template(_WRITE_TEMPLATE).substitute(
@@ -93,6 +106,9 @@ WRITE_SCRIPT = Template(_WRITE_TEMPLATE).substitute(
 )
 """The ingestion script, with the minute-hash field names of store/minute_hash.py."""
 
+
+IDEMPOTENCY_SECONDS = 86400
+"""How long the outcome of a request with an Idempotency-Key is kept for its retries."""
 
 REGISTER_SECONDS = 60.0
 """How often a process re-adds a service it writes to the service index (`outage:services`):
@@ -110,14 +126,18 @@ class ReportStore:
         self.sha = hashlib.sha1(WRITE_SCRIPT.encode()).hexdigest()
         self._registered: dict[str, float] = {}
 
-    def command(self, service: str, reports: Sequence[Report]) -> list[object]:
-        """Return the EVALSHA arguments that store one service's reports."""
+    def command(
+        self, service: str, reports: Sequence[Report], idempotency: str = ""
+    ) -> list[object]:
+        """Return the EVALSHA arguments that store one service's reports (once per
+        `idempotency` token, a keyed hash, when one is given)."""
         minutes = sorted({r.minute for r in reports})
         index = {m: i + 1 for i, m in enumerate(minutes)}
         keylist: list[str] = [
             keys.stream(service),
             keys.comments(service),
             keys.first_minute(service),
+            keys.idempotency(service, idempotency or "-"),
         ]
         for m in minutes:
             keylist += (keys.minute_counts(service, m), keys.prefixes(service, m))
@@ -127,6 +147,7 @@ class ReportStore:
             self.stream_maxlen,
             self.comments_maxlen,
             reports[0].source,
+            IDEMPOTENCY_SECONDS if idempotency else 0,
             len(minutes),
             *minutes,
         ]
@@ -140,14 +161,17 @@ class ReportStore:
             )
         return [self.sha, len(keylist), *keylist, *args]
 
-    def write(self, conn: redis.Redis, reports: Iterable[Report]) -> Outcome:
-        """Store the reports; return how many were counted and how many were duplicates."""
+    def write(self, conn: redis.Redis, reports: Iterable[Report], idempotency: str = "") -> Outcome:
+        """Store the reports; return how many were counted and how many were duplicates.
+
+        With an `idempotency` token, each service's reports are written at most once: a
+        retry gets the stored outcome of the call that wrote them (`replayed`)."""
         groups: dict[str, list[Report]] = {}
         for r in reports:
             groups.setdefault(r.service, []).append(r)
         if not groups:
             return Outcome(0, 0)
-        commands = [self.command(svc, items) for svc, items in groups.items()]
+        commands = [self.command(svc, items, idempotency) for svc, items in groups.items()]
         now = time.monotonic()
         register = [
             s
@@ -157,7 +181,11 @@ class ReportStore:
         results = self._run(conn, commands, register)
         for service in register:
             self._registered[service] = now
-        return Outcome(sum(int(r[0]) for r in results), sum(int(r[1]) for r in results))
+        return Outcome(
+            sum(int(r[0]) for r in results),
+            sum(int(r[1]) for r in results),
+            replayed=all(int(r[2]) for r in results),
+        )
 
     def _run(self, conn: redis.Redis, commands: list[list[object]], register: list[str]) -> list:
         out = self._send(conn, commands, register)

@@ -47,7 +47,7 @@ _FIX_PAGE = """{% extends "base.html" %}
 def init_app(app: Flask) -> None:
     """Create the store and hasher, rate-limit this blueprint, map Invalid to errors."""
     settings = app.extensions["outage"].settings
-    hasher = Hasher(settings.secret_key)
+    hasher = Hasher(settings.secret_key, settings.ipv4_prefix)
     app.extensions["outage_store"] = ReportStore(settings)
     app.extensions["outage_hasher"] = hasher
     app.extensions["outage_validator"] = Validator(app.extensions["outage"].catalog, hasher)
@@ -76,7 +76,24 @@ def _validator() -> Validator:
 def _result(outcome: Outcome, **extra: Any) -> tuple[dict, int, dict[str, str]]:
     metrics.count_reports(outcome.accepted, outcome.duplicates, extra.get("rejected", ()))
     body = {"accepted": outcome.accepted, "duplicates": outcome.duplicates, **extra}
-    return body, 202, {"Cache-Control": "no-store"}
+    headers = {"Cache-Control": "no-store"}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return body, 202, headers
+
+
+def _idempotency_token(key_id: str) -> str:
+    """Return the keyed hash of the request's Idempotency-Key header ('' when absent)."""
+    raw = request.headers.get("Idempotency-Key")
+    if raw is None:
+        return ""
+    if not (1 <= len(raw) <= 255 and raw.isascii() and raw.isprintable()):
+        raise ApiError(
+            400,
+            "Idempotency-Key must be 1 to 255 printable ASCII characters",
+            field="Idempotency-Key",
+        )
+    return _hasher().partner(key_id, "idempotency\0" + raw)
 
 
 @bp.post("/api/v1/reports")
@@ -107,16 +124,45 @@ def submit_api():
         default = country_from_ip(ip) or GLOBAL
     sender = Sender(
         ip=ip,
-        user_agent=request.headers.get("User-Agent", ""),
         key_id=key.id if key else None,
         default_region=default,
         source=f"key:{key.id}" if key else "api",
     )
+    token = _idempotency_token(key.id) if key else ""
     if batch and isinstance(body, dict):
-        good, rejected = _validator().batch(body, sender)
-        return _result(_store().write(outage().redis, good), rejected=rejected)
+        good, positions, rejected = _validator().batch(body, sender)
+        if key:
+            good = _within_key_limit(key.id, good, positions, rejected)
+        return _result(_store().write(outage().redis, good, token), rejected=rejected)
     report = _validator().single(body, sender)
-    return _result(_store().write(outage().redis, [report]))
+    if key and not _within_key_limit(key.id, [report], [0], []):
+        raise ApiError(
+            429,
+            f"this API key sent more than {outage().settings.api_key_service_limit} "
+            f"reports for {report.service} this minute",
+            "key_limit",
+            headers={"Retry-After": str(60 - int(time.time()) % 60)},
+        )
+    return _result(_store().write(outage().redis, [report], token))
+
+
+def _within_key_limit(
+    key_id: str, good: list[Report], positions: list[int], rejected: list[dict[str, object]]
+) -> list[Report]:
+    """Keep a key's reports within its per-service, per-minute cap; reject the rest by index."""
+    cap = outage().settings.api_key_service_limit
+    allowed = limits.key_quota(outage().redis, key_id, good, cap)
+    kept = []
+    for report, index in zip(good, positions, strict=True):
+        if allowed.get(report.service, 0) > 0:
+            allowed[report.service] -= 1
+            kept.append(report)
+        else:
+            message = f"over this key's limit of {cap} reports per service and minute"
+            rejected.append({"index": index, "error": {"code": "key_limit", "message": message}})
+    if len(kept) < len(good):
+        rejected.sort(key=lambda r: r["index"])
+    return kept
 
 
 @bp.post("/s/<slug>")
@@ -134,9 +180,7 @@ def submit_form(slug: str):
                 "the page and send it again.",
             )
         return render_template_string(_FIX_PAGE, form=form, service=service), 422
-    sender = Sender(
-        ip=limits.client_ip(), user_agent=request.headers.get("User-Agent", ""), source="form"
-    )
+    sender = Sender(ip=limits.client_ip(), source="form")
     item = {
         "service": slug,
         "problem": form.problem.data,
@@ -179,7 +223,7 @@ def ceiling():
     body = json.loads(request.get_data(cache=False))
     items = body["reports"] if "reports" in body else [body]
     hasher, ip, now = _hasher(), limits.client_ip(), time.time()
-    anon = (hasher.anonymous(ip, request.headers.get("User-Agent", "")), hasher.network(ip))
+    anon = (hasher.anonymous(ip), hasher.network(ip))
     reports = []
     for item in items:
         ident = hasher.partner("ceiling", item["reporter"]) if "reporter" in item else None

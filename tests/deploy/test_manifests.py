@@ -303,7 +303,7 @@ def test_deploy_gunicorn_conf_is_the_packaged_one() -> None:
         "wsgi_app",
         "workers",
         "worker_class",
-        "threads",
+        "worker_connections",
         "timeout",
         "graceful_timeout",
         "preload_app",

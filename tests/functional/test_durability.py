@@ -37,7 +37,7 @@ def test_acknowledged_reports_survive_sigkill(settings, tmp_path: Path) -> None:
             resp = client.post(
                 "/api/v1/reports",
                 json={"service": "x", "problem": "app"},
-                headers={"User-Agent": f"agent-{i}"},
+                environ_base={"REMOTE_ADDR": f"10.0.{i}.1"},  # one network each
             )
             assert resp.status_code == 202
             acknowledged += resp.get_json()["accepted"]
@@ -49,7 +49,7 @@ def test_acknowledged_reports_survive_sigkill(settings, tmp_path: Path) -> None:
         resp = client.post(
             "/api/v1/reports",
             json={"service": "x", "problem": "app"},
-            headers={"User-Agent": "while-down"},
+            environ_base={"REMOTE_ADDR": "10.9.9.1"},
         )
         assert resp.status_code == 503  # never acknowledged, so never counted below
         server = start_test_redis(directory, appendonly=True, appendfsync="always", port=port)
@@ -62,7 +62,7 @@ def test_acknowledged_reports_survive_sigkill(settings, tmp_path: Path) -> None:
         again = client.post(
             "/api/v1/reports",
             json={"service": "x", "problem": "app"},
-            headers={"User-Agent": "agent-0"},
+            environ_base={"REMOTE_ADDR": "10.0.0.1"},
         )
         assert again.get_json() == {"accepted": 0, "duplicates": 1}
         conn.close()

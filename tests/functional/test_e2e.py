@@ -36,8 +36,15 @@ SECRET = "hook-secret"
 # One window and no CUSUM, so that the incident closes one quiet minute after the spike
 # instead of the default 15+ (this test checks the pipeline, not the statistics); gap
 # detection off, because the loaded history ends when the test starts and live traffic
-# until the spike is nil.
-PARAMS = {"windows": [1], "cusum_ratios": [], "close_quiet_minutes": 1, "gap_min_expected": 1e12}
+# until the spike is nil; the prefix-diversity guard off, because one partner key carries
+# the spike (that one key cannot open an incident alone is tested in test_partner_keys.py).
+PARAMS = {
+    "windows": [1],
+    "cusum_ratios": [],
+    "close_quiet_minutes": 1,
+    "gap_min_expected": 1e12,
+    "min_prefix_diversity": 0.0,
+}
 
 
 def write_history(path: Path, end: int, days: int = 14, seed: int = 42) -> int:

@@ -140,7 +140,7 @@ def test_second_post_is_thanked_but_not_counted_again(browser, redis_conn) -> No
 
 def test_country_only_and_unknown_region(browser, redis_conn) -> None:
     send(browser, problem="app", country="FR", subdivision="")
-    send(browser, ip="198.51.100.9", problem="app", country="")
+    send(browser, ip="192.0.2.9", problem="app", country="")  # another /24: another reporter
     assert counts(redis_conn) == {"r|FR|app": 1, "u|FR|app": 1, "r|*|app": 1, "u|*|app": 1}
 
 

@@ -53,9 +53,11 @@ def test_the_same_reporter_is_counted_once_per_window(client, redis_conn) -> Non
     body = {"service": "x", "problem": "login", "region": "GB"}
     assert post(client, body).get_json() == {"accepted": 1, "duplicates": 0}
     assert post(client, {**body, "problem": "app"}).get_json() == {"accepted": 0, "duplicates": 1}
-    assert post(client, body, ua="other-browser").get_json()["accepted"] == 1
-    assert post(client, body, ip="198.51.100.8").get_json()["accepted"] == 1
-    assert counts(redis_conn) == {"r|GB|login": 3, "u|GB|login": 3, "r|GB|app": 1}
+    # Rotating the User-Agent, or the address within a /24, is still the same reporter.
+    assert post(client, body, ua="other-browser").get_json() == {"accepted": 0, "duplicates": 1}
+    assert post(client, body, ip="198.51.100.8").get_json() == {"accepted": 0, "duplicates": 1}
+    assert post(client, body, ip="203.0.113.8").get_json()["accepted"] == 1
+    assert counts(redis_conn) == {"r|GB|login": 4, "u|GB|login": 2, "r|GB|app": 1}
 
 
 def test_a_reporter_counts_again_after_the_dedup_window(settings, redis_conn) -> None:
@@ -124,8 +126,8 @@ def test_comments_are_capped_newest_first_and_only_for_counted_reports(
     )
     client = app.test_client()
     for i in range(5):
-        post(client, {"service": "x", "problem": "app", "comment": f"c{i}"}, ua=f"ua{i}")
-    post(client, {"service": "x", "problem": "app", "comment": "dup"}, ua="ua4")
+        post(client, {"service": "x", "problem": "app", "comment": f"c{i}"}, ip=f"203.0.{i}.1")
+    post(client, {"service": "x", "problem": "app", "comment": "dup"}, ip="203.0.4.1")
     texts = [json.loads(c)["text"] for c in redis_conn.lrange(keys.comments("x"), 0, -1)]
     assert texts == ["c4", "c3", "c2"]
 

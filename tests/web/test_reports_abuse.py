@@ -15,6 +15,7 @@ from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from cli.redis_server import free_port
+from store import keys
 from tests.conftest import TEST_API_KEY
 from tests.redis_helpers import start_test_redis
 from web import create_app
@@ -47,7 +48,8 @@ def test_anonymous_reports_are_limited_per_ip_with_retry_after(settings, redis_c
     assert 1 <= int(resp.headers["Retry-After"]) <= 60
     error = resp.get_json()["error"]
     assert error["code"] == "rate_limited" and "2 per 1 minute" in error["message"]
-    assert post(client, ip="198.51.100.8").status_code == 202  # another client is not limited
+    assert post(client, ip="198.51.100.8").status_code == 429  # the same /24: the same client
+    assert post(client, ip="203.0.113.8").status_code == 202  # another network is not limited
 
 
 def test_api_keys_have_their_own_higher_limit(settings, redis_conn) -> None:
@@ -90,10 +92,10 @@ def test_a_failing_limiter_lets_reports_through_and_logs(settings, redis_conn, c
 def test_forwarded_for_is_ignored_unless_proxies_are_trusted(settings, redis_conn) -> None:
     _, client = make_client(settings, rate_limit="1 per minute")
     assert post(client, headers={"X-Forwarded-For": "203.0.113.1"}).status_code == 202
-    assert post(client, headers={"X-Forwarded-For": "203.0.113.2"}).status_code == 429
+    assert post(client, headers={"X-Forwarded-For": "192.0.2.2"}).status_code == 429
     redis_conn.flushall()
     _, client = make_client(settings, rate_limit="1 per minute", trusted_proxies=1)
-    for forwarded in ("203.0.113.1", "203.0.113.2"):
+    for forwarded in ("203.0.113.1", "192.0.2.2"):
         resp = post(client, headers={"X-Forwarded-For": forwarded})
         assert resp.get_json() == {"accepted": 1, "duplicates": 0}
 
@@ -186,3 +188,62 @@ def test_hung_redis_is_503(settings, private_redis) -> None:
         os.kill(private_redis.process.pid, signal.SIGCONT)
     assert resp.status_code == 503 and resp.headers["Retry-After"]
     assert post(client, ua="thawed").status_code == 202
+
+
+# ------------------------------------------------------------- who counts as one source
+def test_ipv6_reporters_are_identified_by_their_64(settings, redis_conn) -> None:
+    _, client = make_client(settings, rate_limit="2 per minute")
+    first = post(client, ip="2001:db8:1:2::1")
+    assert first.get_json() == {"accepted": 1, "duplicates": 0}
+    # Another address of the same /64 (a privacy address rotation) is the same reporter...
+    assert post(client, ip="2001:db8:1:2:aaaa::7").get_json() == {"accepted": 0, "duplicates": 1}
+    # ...and the same client for the rate limit; the next /64 is someone else.
+    assert post(client, ip="2001:db8:1:2:bbbb::9").status_code == 429
+    assert post(client, ip="2001:db8:1:3::1").get_json() == {"accepted": 1, "duplicates": 0}
+
+
+def test_rotating_the_user_agent_counts_once(settings, redis_conn) -> None:
+    _, client = make_client(settings)
+    bodies = [post(client, ua=f"browser-{i}").get_json() for i in range(10)]
+    assert sum(b["accepted"] for b in bodies) == 1
+
+
+@pytest.mark.parametrize("region", ["\ufb01", "\u00df", "u\u017f", "\u0130T"])
+def test_region_codes_are_ascii_only(client, redis_conn, region) -> None:
+    resp = post(client, {**OK, "region": region})
+    assert resp.status_code == 422 and resp.get_json()["error"]["field"] == "region"
+    resp = client.get("/api/v1/services/x/series", query_string={"region": region})
+    assert resp.status_code == 422
+    resp = client.get("/api/v1/services/x/map", query_string={"level": region})
+    assert resp.status_code == 422
+
+
+def test_a_key_is_capped_per_service_and_minute(settings, redis_conn) -> None:
+    _, client = make_client(settings, api_key_service_limit=5)
+    reports = [{**OK, "reporter": f"u{i}"} for i in range(8)] + [{**OK, "problem": "bogus"}]
+    body = post(client, {"reports": reports}, headers=AUTH).get_json()
+    assert body["accepted"] == 5
+    assert [r["index"] for r in body["rejected"]] == [5, 6, 7, 8]
+    assert [r["error"]["code"] for r in body["rejected"]] == ["key_limit"] * 3 + ["invalid"]
+    resp = post(client, {**OK, "reporter": "late"}, headers=AUTH)
+    assert resp.status_code == 429 and resp.get_json()["error"]["code"] == "key_limit"
+    assert 1 <= int(resp.headers["Retry-After"]) <= 60
+
+
+def test_idempotency_key_makes_a_batch_retry_count_once(settings, redis_conn) -> None:
+    _, client = make_client(settings)
+    batch = {"reports": [{**OK, "reporter": f"u{i}"} for i in range(4)]}
+    headers = {**AUTH, "Idempotency-Key": "batch-0001"}
+    first = post(client, batch, headers=headers)
+    assert first.get_json() == {"accepted": 4, "duplicates": 0, "rejected": []}
+    assert "Idempotent-Replayed" not in first.headers
+    # The client saw a 503 (the write had committed) and retries: nothing is counted again.
+    again = post(client, batch, headers=headers)
+    assert again.get_json() == first.get_json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    stream = redis_conn.xrange(keys.stream("x"))
+    assert sum(int(fields[b"reports"]) for _, fields in stream) == 4
+    other = post(client, batch, headers={**AUTH, "Idempotency-Key": "batch-0002"})
+    assert other.get_json()["duplicates"] == 4  # a new key is a new request
+    bad = post(client, batch, headers={**AUTH, "Idempotency-Key": "x" * 256})
+    assert bad.status_code == 400

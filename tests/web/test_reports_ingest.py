@@ -37,13 +37,15 @@ def test_network_prefix(ip, prefix) -> None:
 
 def test_hashes_are_keyed_stable_and_never_the_input() -> None:
     a, b = Hasher("secret-one-" + "x" * 20), Hasher("secret-two-" + "x" * 20)
-    assert a.anonymous("203.0.113.7", "ua") == a.anonymous("203.0.113.7", "ua")
-    assert a.anonymous("203.0.113.7", "ua") != b.anonymous("203.0.113.7", "ua")
-    assert a.anonymous("203.0.113.7", "ua") != a.anonymous("203.0.113.7", "ua2")
+    assert a.anonymous("203.0.113.7") == a.anonymous("203.0.113.200")  # one /24, one reporter
+    assert a.anonymous("203.0.113.7") != b.anonymous("203.0.113.7")
+    assert a.anonymous("203.0.113.7") != a.anonymous("203.0.114.7")
+    v4 = Hasher("secret-one-" + "x" * 20, ipv4_prefix=32)
+    assert v4.anonymous("203.0.113.7") != v4.anonymous("203.0.113.200")
     assert a.network("203.0.113.7") == a.network("203.0.113.200")  # same /24
     assert a.network("203.0.113.7") != a.network("203.0.114.7")
     assert a.partner("k1", "u") != a.partner("k2", "u")
-    assert "203" not in a.client("203.0.113.7") and len(a.anonymous(None, "")) == 24
+    assert "203" not in a.client("203.0.113.7") and len(a.anonymous(None)) == 24
 
 
 def test_comment_cleaning() -> None:
@@ -88,7 +90,7 @@ def test_at_window() -> None:
 
 def test_validator_single_and_batch() -> None:
     v = Validator(load_catalog(DEFAULT_CATALOG), Hasher("s" * 32))
-    anon = Sender(ip="203.0.113.7", user_agent="ua", default_region="DE")
+    anon = Sender(ip="203.0.113.7", default_region="DE")
     report = v.single({"service": "x", "problem": "app"}, anon, NOW)
     assert (report.service, report.problem, report.region, report.minute) == (
         "x",
@@ -96,9 +98,9 @@ def test_validator_single_and_batch() -> None:
         "DE",
         int(NOW // 60),
     )
-    assert report.reporter == v.hasher.anonymous("203.0.113.7", "ua")
+    assert report.reporter == v.hasher.anonymous("203.0.113.7")
     partner = Sender(ip="198.51.100.1", key_id="acme", source="key:acme")
-    good, rejected = v.batch(
+    good, positions, rejected = v.batch(
         {
             "reports": [
                 {"service": "x", "problem": "app", "reporter": "u1"},
@@ -113,7 +115,9 @@ def test_validator_single_and_batch() -> None:
         v.hasher.partner("acme", "u1"),
         v.hasher.partner("acme", ""),
     ]
-    assert good[0].network == good[0].reporter and good[0].source == "key:acme"
+    assert positions == [0, 1] and good[0].source == "key:acme"
+    # A key is one network for the diversity guard, whatever reporters it names.
+    assert good[0].network == good[1].network == v.hasher.partner("acme", "")
     assert rejected == [
         {
             "index": 2,
