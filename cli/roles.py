@@ -114,7 +114,7 @@ def worker_main(argv: list[str]) -> int:
     try:
         loop.run(burst=ns.burst)
     finally:
-        if child.is_alive() and not ns.burst:
+        if child.is_alive() and child.pid is not None and not ns.burst:
             os.kill(child.pid, signal.SIGTERM)  # RQ's warm shutdown: finish the job in hand
         child.join()
     return 0

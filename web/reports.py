@@ -161,7 +161,7 @@ def _within_key_limit(
             message = f"over this key's limit of {cap} reports per service and minute"
             rejected.append({"index": index, "error": {"code": "key_limit", "message": message}})
     if len(kept) < len(good):
-        rejected.sort(key=lambda r: r["index"])
+        rejected.sort(key=lambda r: int(str(r["index"])))
     return kept
 
 
