@@ -101,14 +101,15 @@ class Params:
     tail_burst_minutes: int = 60
     """Episodes above tail_threshold for longer than this are sustained rises (outages,
     news), not bursts of the quiet state, and are not learned."""
-    tail_alarmed: str = "censor"
-    """Episodes during an open incident: "drop" them (SPOT), "censor" their peak at the
-    series' threshold (they count as one exceedance, not as a scale), or "learn" them."""
+    tail_alarmed: str = "learn"
+    """Short episodes during an open incident: "learn" them like any burst (measured best:
+    a self-exciting series whose big clusters alarm stops alarming on them), "censor" their
+    peak at the series' threshold, or "drop" them (SPOT's rule)."""
     tail_days: float = 28.0
     """Time constant (days) of the decayed episode statistics."""
     tail_min_episodes: float = 5.0
     """Episodes (decayed count) a series needs before its own tail can raise its threshold."""
-    tail_max_factor: float = 6.0
+    tail_max_factor: float = 10.0
     """Largest threshold in evidence units (a multiple of the model's log-threshold)."""
 
     # --- clock changes (DST), see detector/phase.py ---------------------------------------
