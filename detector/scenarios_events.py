@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from detector.scenarios_bursts import crowd_profile, outage_shape
 from detector.scenarios_world import MINUTES_PER_DAY, ServiceSpec
 
 NUISANCE_KINDS: tuple[str, ...] = (
@@ -15,7 +16,8 @@ NUISANCE_KINDS: tuple[str, ...] = (
     "dst",
     "news",
 )
-"""Every nuisance kind the generator places, in placement order."""
+"""Every nuisance kind place_nuisances places, in placement order (background bursts, drawn
+per service, are scenarios_bursts.BURST_KIND)."""
 
 OUTAGES_PER_SERVICE_WEEK = 4.0
 """Mean number of outages per service and week."""
@@ -223,10 +225,29 @@ def outage_profile(duration: int, ramp: int, decay: int) -> np.ndarray:
     return np.where(t < plateau_end, up, np.minimum(up, down))
 
 
+def profile_of(outage: dict) -> np.ndarray:
+    """Return an outage's profile in [0, 1], shape (duration_min,), by its labelled shape."""
+    if outage.get("shape") == "crowd":
+        return crowd_profile(
+            outage["duration_min"],
+            outage["ramp_min"],
+            outage["hold_min"],
+            outage["tau_fast_min"],
+            outage["tail_share"],
+            outage["tau_slow_min"],
+        )
+    return outage_profile(outage["duration_min"], outage["ramp_min"], outage["decay_min"])
+
+
 def place_outages(
-    rng: np.random.Generator, spec: ServiceSpec, n_minutes: int, nuisances: list[dict]
+    rng: np.random.Generator,
+    spec: ServiceSpec,
+    n_minutes: int,
+    nuisances: list[dict],
+    shape_rng: np.random.Generator | None = None,
 ) -> list[dict]:
-    """Draw one service's outages over the whole span, clear of its short nuisances."""
+    """Draw one service's outages over the whole span, clear of its short nuisances; with
+    shape_rng, some take the crowd shape (scenarios_bursts.outage_shape)."""
     taken = [
         (n["start"], n["end"])
         for n in nuisances
@@ -239,6 +260,8 @@ def place_outages(
         ratio = float(np.exp(rng.uniform(np.log(1.5), np.log(30.0))))
         ramp = max(1, int(duration * rng.uniform(0.05, 0.3)))
         decay = max(1, int(duration * rng.uniform(0.1, 0.4)))
+        shape = {} if shape_rng is None else outage_shape(shape_rng, spec, ratio)
+        duration = shape.get("duration_min", duration)
         mode = rng.choice(["one", "some", "all"])
         n_reg = len(spec.regions)
         k = 1 if mode == "one" else n_reg if mode == "all" else int(rng.integers(1, n_reg + 1))
@@ -261,6 +284,7 @@ def place_outages(
         out.append(
             {
                 "service": spec.name,
+                "shape": "plateau",
                 "regions": regions,
                 "problems": problems,
                 "start": start,
@@ -270,6 +294,7 @@ def place_outages(
                 "ramp_min": ramp,
                 "decay_min": decay,
                 "onsets": {r: start + o for r, o in zip(regions, offsets, strict=True)},
+                **shape,
             }
         )
     return sorted(out, key=lambda o: o["start"])
@@ -297,22 +322,23 @@ def apply_outages(
 ) -> np.ndarray:
     """Return mean rates with outages added and fill each outage's true rates (per minute)
     and its information floor (minutes; NB shape per leaf in `shape`, ramp and stagger
-    included)."""
+    included); an outage labelled with a peak excess gets the ratio that gives it."""
     mean = mean0.copy()
     keys = spec.leaf_keys
     for o in outages:
-        profile = outage_profile(o["duration_min"], o["ramp_min"], o["decay_min"])
-        rows = []
+        profile = profile_of(o)
+        rows = [i for i, (r, p) in enumerate(keys) if r in o["regions"] and p in o["problems"]]
+        if "peak_excess_per_min" in o:
+            base = mean0[rows, o["start"] : o["end"]].sum(axis=0).mean()
+            o["ratio"] = 1.0 + o["peak_excess_per_min"] / max(base, 1e-9)
         kl = np.zeros(o["end"] - o["start"])
-        for i, (region, problem) in enumerate(keys):
-            if region in o["regions"] and problem in o["problems"]:
-                s = o["onsets"][region]
-                e = s + o["duration_min"]
-                mean[i, s:e] += (o["ratio"] - 1.0) * profile * mean0[i, s:e]
-                kl[s - o["start"] : e - o["start"]] += nb_log_ratio(
-                    mean[i, s:e], mean0[i, s:e], mean[i, s:e], shape[i]
-                )
-                rows.append(i)
+        for i in rows:
+            s = o["onsets"][keys[i][0]]
+            e = s + o["duration_min"]
+            mean[i, s:e] += (o["ratio"] - 1.0) * profile * mean0[i, s:e]
+            kl[s - o["start"] : e - o["start"]] += nb_log_ratio(
+                mean[i, s:e], mean0[i, s:e], mean[i, s:e], shape[i]
+            )
         base = mean0[rows, o["start"] : o["end"]].sum(axis=0)
         total = mean[rows, o["start"] : o["end"]].sum(axis=0)
         core = (total - base) >= 0.5 * (total - base).max()

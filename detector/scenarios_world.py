@@ -77,6 +77,8 @@ class ServiceSpec:
     """Variance / mean of a leaf's counts at its average rate (DESIGN 4: 2 to 5)."""
     dup_rate: float
     """Extra raw reports per distinct reporter (reports = reporters + Poisson(dup * reporters))."""
+    sparse: bool = False
+    """Whether the service is sparse (issue 12: a total of 0.001-0.05 reporters per minute)."""
 
     @property
     def leaf_keys(self) -> list[tuple[str, str]]:
