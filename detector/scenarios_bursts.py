@@ -25,11 +25,17 @@ SPARSE_SHARE = 0.25
 SPARSE_RATE_RANGE = (0.001, 0.05)
 """Log-uniform range of a sparse service's mean total rate, distinct reporters per minute."""
 
+SPARSE_OUTAGES_PER_WEEK = 1.0
+"""Mean number of outages per sparse service-week: rarer than on dense services, so that, as
+on the real sparse series, their reports are mostly background and bursts (Downdetector
+declared 0.3-0.45 incidents a week for AWS and Azure in shared/data/real/downdetector-cloud)."""
+
 SPARSE_BURSTS_PER_WEEK = 1.5
 """Background bursts per sparse service-week (issue 12: nine in six weeks)."""
 
-SPARSE_PEAK_EXCESS_RANGE = (0.15, 2.0)
-"""Log-uniform range of a sparse service's outage peak excess, reporters per minute."""
+SPARSE_PEAK_EXCESS_RANGE = (0.25, 3.0)
+"""Log-uniform range of a sparse service's outage peak excess, reporters per minute (issue 12
+counts a real incident visible from 5 reports in 20 minutes)."""
 
 CROWD_SHARE = 0.5
 """Share of a dense service's outages given the crowd shape (every sparse outage has it)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detector.scenarios_bursts import crowd_profile, outage_shape
+from detector.scenarios_bursts import SPARSE_OUTAGES_PER_WEEK, crowd_profile, outage_shape
 from detector.scenarios_world import MINUTES_PER_DAY, ServiceSpec
 
 NUISANCE_KINDS: tuple[str, ...] = (
@@ -20,7 +20,7 @@ NUISANCE_KINDS: tuple[str, ...] = (
 per service, are scenarios_bursts.BURST_KIND)."""
 
 OUTAGES_PER_SERVICE_WEEK = 4.0
-"""Mean number of outages per service and week."""
+"""Mean number of outages per service and week (sparse services: SPARSE_OUTAGES_PER_WEEK)."""
 
 MARGIN = 120
 """Minutes kept clear between an outage and a short nuisance or another outage."""
@@ -253,7 +253,8 @@ def place_outages(
         for n in nuisances
         if spec.name in n["services"] and n["kind"] not in ("trend", "dst")
     ]
-    count = int(rng.poisson(OUTAGES_PER_SERVICE_WEEK * n_minutes / (7 * MINUTES_PER_DAY)))
+    per_week = SPARSE_OUTAGES_PER_WEEK if spec.sparse else OUTAGES_PER_SERVICE_WEEK
+    count = int(rng.poisson(per_week * n_minutes / (7 * MINUTES_PER_DAY)))
     out = []
     for _ in range(count):
         duration = int(np.exp(rng.uniform(np.log(5), np.log(360))))
