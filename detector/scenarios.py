@@ -27,6 +27,7 @@ from detector.scenarios_events import (
 from detector.scenarios_world import (
     MINUTES_PER_DAY,
     SERVICE_NAMES,
+    Label,
     ServiceSpec,
     draw_service,
     nb_shapes,
@@ -66,10 +67,10 @@ class Scenario:
     eval_start: int
     """First scored minute index: earlier minutes are history (warm-up)."""
     services: list[ServiceCounts]
-    outages: list[dict]
-    nuisances: list[dict]
+    outages: list[Label]
+    nuisances: list[Label]
     start_minute: int = START_MINUTE
-    meta: dict = field(default_factory=dict)
+    meta: Label = field(default_factory=dict)
 
     @property
     def n_minutes(self) -> int:
@@ -101,7 +102,7 @@ def _add_bursts(
     mean: np.ndarray,
     reports: np.ndarray,
     reporters: np.ndarray,
-) -> list[dict]:
+) -> list[Label]:
     """Add a service's background bursts (distinct reporters, with duplicates) to its counts
     in place; return their nuisance labels."""
     burst, found = service_bursts(rng, spec, mean)
@@ -142,8 +143,8 @@ def generate(
     nuisances = place_nuisances(rng, specs, n_minutes, eval_start)
     shifts = dst_shifts(nuisances, n_minutes)
     services: list[ServiceCounts] = []
-    outages: list[dict] = []
-    bursts: list[dict] = []
+    outages: list[Label] = []
+    bursts: list[Label] = []
     for spec in specs:
         mean0 = seasonal_means(spec, n_minutes, shifts)
         apply_rate_nuisances(spec, mean0, nuisances)
@@ -188,11 +189,11 @@ def parse_minute(text: str) -> int:
     return int(dt.timestamp()) // 60
 
 
-def labels(scenario: Scenario) -> dict:
+def labels(scenario: Scenario) -> Label:
     """Return the JSON-ready labels: outages and nuisances with ISO spans."""
     base = scenario.start_minute
 
-    def span(d: dict) -> dict:
+    def span(d: Label) -> Label:
         return {"start": iso_minute(base + d["start"]), "end": iso_minute(base + d["end"])}
 
     outages = []

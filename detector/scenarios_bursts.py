@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from detector.scenarios_world import ServiceSpec
+from detector.scenarios_world import Label, ServiceSpec
 
 MINUTES_PER_WEEK = 7 * 1440
 """Minutes in a week."""
@@ -51,7 +51,7 @@ def sparse_bursts(
     bursts_per_week: float,
     size_range: tuple[int, int] = (2, 6),
     spread_minutes: int = 20,
-) -> tuple[np.ndarray, list[dict]]:
+) -> tuple[np.ndarray, list[Label]]:
     """Return Poisson(rate_per_min) counts plus rare bursts, shape (n_minutes,) int64, and each
     burst as {"start", "end", "reports"} (minute indices, end exclusive).
 
@@ -112,7 +112,7 @@ def hawkes_bursts(
     max_size: float = 40.0,
     label_ratio: float = 2.0,
     background: bool = True,
-) -> tuple[np.ndarray, list[dict]]:
+) -> tuple[np.ndarray, list[Label]]:
     """Return counts with self-exciting bursts, shape (n_minutes,) int64, and the labelled
     clusters as {"start", "end", "reports", "peak_ratio"} (minute indices, end exclusive).
 
@@ -156,7 +156,7 @@ def _window_sums(x: np.ndarray, width: int = 5) -> np.ndarray:
 
 def _label_clusters(
     minutes: np.ndarray, owner: np.ndarray, n_clusters: int, base: np.ndarray, label_ratio: float
-) -> list[dict]:
+) -> list[Label]:
     """Return the clusters whose busiest 5 minutes reach label_ratio x the local mean."""
     order = np.lexsort((minutes, owner))
     minutes, owner = minutes[order], owner[order]
@@ -191,7 +191,7 @@ def crowd_profile(
     return np.minimum(up, down)
 
 
-def draw_crowd_shape(rng: np.random.Generator, ratio: float) -> dict:
+def draw_crowd_shape(rng: np.random.Generator, ratio: float) -> Label:
     """Draw a crowd-shaped outage and return its label fields (durations in minutes).
 
     Shaped after Downdetector's declared cloud incidents (median: 30 minutes from a tenth of
@@ -234,7 +234,7 @@ def split_by_share(rng: np.random.Generator, counts: np.ndarray, share: np.ndarr
 
 def service_bursts(
     rng: np.random.Generator, spec: ServiceSpec, mean: np.ndarray
-) -> tuple[np.ndarray, list[dict]]:
+) -> tuple[np.ndarray, list[Label]]:
     """Return a service's background burst reporters per leaf, shape (n_leaf, n_minutes), and
     their nuisance labels: sparse bursts on a sparse service, self-exciting clusters on a
     dense one, drawn per region around its mean (mean: shape (n_leaf, n_minutes)) and split
@@ -243,7 +243,7 @@ def service_bursts(
     region_mean = mean.reshape(len(spec.regions), n_problems, -1).sum(axis=1)
     region_share = spec.leaf_rates.sum(axis=1) / spec.leaf_rates.sum()
     out = np.zeros_like(mean, dtype=np.int64)
-    labels = []
+    labels: list[Label] = []
     for ri, region in enumerate(spec.regions):
         if spec.sparse:
             bpw = SPARSE_BURSTS_PER_WEEK * region_share[ri]
@@ -272,7 +272,7 @@ def make_sparse(rng: np.random.Generator, specs: list[ServiceSpec]) -> list[Serv
     return out
 
 
-def outage_shape(rng: np.random.Generator, spec: ServiceSpec, ratio: float) -> dict:
+def outage_shape(rng: np.random.Generator, spec: ServiceSpec, ratio: float) -> Label:
     """Return label fields overriding a drawn outage's shape: the crowd shape for every sparse
     outage and CROWD_SHARE of dense ones, and a sparse outage's peak excess (reporters per
     minute over its leaves; its ratio follows from the baseline where it lands)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from detector.scenarios_bursts import SPARSE_OUTAGES_PER_WEEK, crowd_profile, outage_shape
-from detector.scenarios_world import MINUTES_PER_DAY, ServiceSpec
+from detector.scenarios_world import MINUTES_PER_DAY, Label, ServiceSpec
 
 NUISANCE_KINDS: tuple[str, ...] = (
     "spam",
@@ -47,12 +47,12 @@ def _pick_span(
 
 def place_nuisances(
     rng: np.random.Generator, specs: list[ServiceSpec], n_minutes: int, eval_start: int
-) -> list[dict]:
+) -> list[Label]:
     """Place every nuisance kind inside the evaluation window; spans are minute indices."""
     per_kind = max(1, round((n_minutes - eval_start) / (7 * MINUTES_PER_DAY)))
     names = [s.name for s in specs]
     taken: list[tuple[int, int]] = []
-    out: list[dict] = []
+    out: list[Label] = []
     lo, hi = eval_start, n_minutes - 6 * 60
     eval_days = (n_minutes - eval_start) // MINUTES_PER_DAY
     for kind in NUISANCE_KINDS:
@@ -177,7 +177,7 @@ def place_nuisances(
     return out
 
 
-def dst_shifts(nuisances: list[dict], n_minutes: int) -> dict[str, np.ndarray]:
+def dst_shifts(nuisances: list[Label], n_minutes: int) -> dict[str, np.ndarray]:
     """Return extra local-clock offset (minutes) per minute for each DST zone that shifts."""
     shifts: dict[str, np.ndarray] = {}
     for n in nuisances:
@@ -193,7 +193,7 @@ def _bump(length: int) -> np.ndarray:
     return np.sin(np.pi * (np.arange(length) + 0.5) / length)
 
 
-def apply_rate_nuisances(spec: ServiceSpec, mean: np.ndarray, nuisances: list[dict]) -> None:
+def apply_rate_nuisances(spec: ServiceSpec, mean: np.ndarray, nuisances: list[Label]) -> None:
     """Multiply the nuisance rate effects into mean in place, shape (n_leaf, n_minutes)."""
     keys = spec.leaf_keys
     n_minutes = mean.shape[1]
@@ -225,7 +225,7 @@ def outage_profile(duration: int, ramp: int, decay: int) -> np.ndarray:
     return np.where(t < plateau_end, up, np.minimum(up, down))
 
 
-def profile_of(outage: dict) -> np.ndarray:
+def profile_of(outage: Label) -> np.ndarray:
     """Return an outage's profile in [0, 1], shape (duration_min,), by its labelled shape."""
     if outage.get("shape") == "crowd":
         return crowd_profile(
@@ -243,9 +243,9 @@ def place_outages(
     rng: np.random.Generator,
     spec: ServiceSpec,
     n_minutes: int,
-    nuisances: list[dict],
+    nuisances: list[Label],
     shape_rng: np.random.Generator | None = None,
-) -> list[dict]:
+) -> list[Label]:
     """Draw one service's outages over the whole span, clear of its short nuisances; with
     shape_rng, some take the crowd shape (scenarios_bursts.outage_shape)."""
     taken = [
@@ -319,7 +319,7 @@ def information_floor(kl_per_minute: np.ndarray, arl0: float) -> float:
 
 
 def apply_outages(
-    spec: ServiceSpec, mean0: np.ndarray, shape: np.ndarray, outages: list[dict], arl0: float
+    spec: ServiceSpec, mean0: np.ndarray, shape: np.ndarray, outages: list[Label], arl0: float
 ) -> np.ndarray:
     """Return mean rates with outages added and fill each outage's true rates (per minute)
     and its information floor (minutes; NB shape per leaf in `shape`, ramp and stagger
@@ -354,7 +354,7 @@ def apply_count_artifacts(
     spec: ServiceSpec,
     reports: np.ndarray,
     reporters: np.ndarray,
-    nuisances: list[dict],
+    nuisances: list[Label],
 ) -> None:
     """Apply spam bursts and ingestion gaps with backlog flush to the counts in place."""
     keys = spec.leaf_keys

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import numpy as np
+
+Label: TypeAlias = dict[str, Any]
+"""A JSON-ready label record: an outage, a nuisance, or a scenario's metadata."""
 
 MINUTES_PER_DAY = 1440
 """Minutes in a day."""
