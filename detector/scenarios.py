@@ -1,8 +1,9 @@
 """Seeded, labelled synthetic report scenarios (DESIGN 6; the command: cli/simulate.py).
 
 Pure numpy and stdlib. Counts are negative-binomial distinct reporters around seasonal means,
-with raw reports on top; labels give every outage (service, regions, problems, span, true
-rates) and every nuisance (kind, services, regions, span).
+with raw reports on top, background bursts and some sparse services (scenarios_bursts); labels
+give every outage (service, regions, problems, span, shape, true rates) and every nuisance
+(kind, services, regions, span).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from detector.scenarios_bursts import make_sparse, service_bursts
 from detector.scenarios_events import (
     apply_count_artifacts,
     apply_outages,
@@ -25,6 +27,8 @@ from detector.scenarios_events import (
 from detector.scenarios_world import (
     MINUTES_PER_DAY,
     SERVICE_NAMES,
+    Label,
+    ServiceSpec,
     draw_service,
     nb_shapes,
     seasonal_means,
@@ -63,10 +67,10 @@ class Scenario:
     eval_start: int
     """First scored minute index: earlier minutes are history (warm-up)."""
     services: list[ServiceCounts]
-    outages: list[dict]
-    nuisances: list[dict]
+    outages: list[Label]
+    nuisances: list[Label]
     start_minute: int = START_MINUTE
-    meta: dict = field(default_factory=dict)
+    meta: Label = field(default_factory=dict)
 
     @property
     def n_minutes(self) -> int:
@@ -92,10 +96,34 @@ def default_eval_days(days: int) -> int:
     return max(1, min(14, (2 * days) // 5))
 
 
+def _add_bursts(
+    rng: np.random.Generator,
+    spec: ServiceSpec,
+    mean: np.ndarray,
+    reports: np.ndarray,
+    reporters: np.ndarray,
+) -> list[Label]:
+    """Add a service's background bursts (distinct reporters, with duplicates) to its counts
+    in place; return their nuisance labels."""
+    burst, found = service_bursts(rng, spec, mean)
+    reporters += burst
+    reports += burst + rng.poisson(spec.dup_rate * burst)
+    return found
+
+
 def generate(
-    seed: int, days: int = 35, n_services: int = 8, eval_days: int | None = None
+    seed: int,
+    days: int = 35,
+    n_services: int = 8,
+    eval_days: int | None = None,
+    *,
+    phenomena: bool = True,
 ) -> Scenario:
-    """Generate a labelled scenario of `days` days with `n_services` services."""
+    """Generate a labelled scenario of `days` days with `n_services` services.
+
+    phenomena adds issue 12's real phenomena (sparse services, background bursts, crowd-shaped
+    outages) from streams of their own; False gives the earlier recipe, draw for draw.
+    """
     if days < 3:
         raise ValueError(f"days must be at least 3, got {days}")
     if not 1 <= n_services <= len(SERVICE_NAMES):
@@ -104,22 +132,30 @@ def generate(
     if not 1 <= eval_days < days:
         raise ValueError(f"eval_days must be in 1..{days - 1}, got {eval_days}")
     rng = np.random.default_rng(seed)
+    # streams of their own, so that the earlier recipe's draws are unchanged and the shapes do
+    # not depend on the bursts
+    shape_rng, burst_rng = rng.spawn(2) if phenomena else (None, None)
     n_minutes = days * MINUTES_PER_DAY
     eval_start = (days - eval_days) * MINUTES_PER_DAY
     specs = [draw_service(rng, SERVICE_NAMES[i]) for i in range(n_services)]
+    if shape_rng is not None:
+        specs = make_sparse(shape_rng, specs)
     nuisances = place_nuisances(rng, specs, n_minutes, eval_start)
     shifts = dst_shifts(nuisances, n_minutes)
     services: list[ServiceCounts] = []
-    outages: list[dict] = []
+    outages: list[Label] = []
+    bursts: list[Label] = []
     for spec in specs:
         mean0 = seasonal_means(spec, n_minutes, shifts)
         apply_rate_nuisances(spec, mean0, nuisances)
-        svc_outages = place_outages(rng, spec, n_minutes, nuisances)
+        svc_outages = place_outages(rng, spec, n_minutes, nuisances, shape_rng=shape_rng)
         shape = nb_shapes(spec, mean0)[:, None]
         mean = apply_outages(spec, mean0, shape[:, 0], svc_outages, ARL0_MINUTES)
         lam = mean * rng.gamma(shape, 1.0 / shape, size=mean.shape)
         reporters = rng.poisson(lam).astype(np.int64)
         reports = reporters + rng.poisson(spec.dup_rate * reporters)
+        if burst_rng is not None:
+            bursts.extend(_add_bursts(burst_rng, spec, mean0, reports, reporters))
         apply_count_artifacts(rng, spec, reports, reporters, nuisances)
         services.append(
             ServiceCounts(spec.name, spec.leaf_keys, reports, reporters, mean0, shape[:, 0])
@@ -133,7 +169,9 @@ def generate(
         "n_series": sum(len(s.leaf_keys) for s in services),
         "eval_days": eval_days,
         "warmup_days": days - eval_days,
+        "sparse_services": [s.name for s in specs if s.sparse],
     }
+    nuisances += sorted(bursts, key=lambda n: (n["start"], n["services"]))
     return Scenario(seed, days, eval_start, services, outages, nuisances, meta=meta)
 
 
@@ -151,11 +189,11 @@ def parse_minute(text: str) -> int:
     return int(dt.timestamp()) // 60
 
 
-def labels(scenario: Scenario) -> dict:
+def labels(scenario: Scenario) -> Label:
     """Return the JSON-ready labels: outages and nuisances with ISO spans."""
     base = scenario.start_minute
 
-    def span(d: dict) -> dict:
+    def span(d: Label) -> Label:
         return {"start": iso_minute(base + d["start"]), "end": iso_minute(base + d["end"])}
 
     outages = []

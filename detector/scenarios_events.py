@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detector.scenarios_world import MINUTES_PER_DAY, ServiceSpec
+from detector.scenarios_bursts import SPARSE_OUTAGES_PER_WEEK, crowd_profile, outage_shape
+from detector.scenarios_world import MINUTES_PER_DAY, Label, ServiceSpec
 
 NUISANCE_KINDS: tuple[str, ...] = (
     "spam",
@@ -15,10 +16,11 @@ NUISANCE_KINDS: tuple[str, ...] = (
     "dst",
     "news",
 )
-"""Every nuisance kind the generator places, in placement order."""
+"""Every nuisance kind place_nuisances places, in placement order (background bursts, drawn
+per service, are scenarios_bursts.BURST_KIND)."""
 
 OUTAGES_PER_SERVICE_WEEK = 4.0
-"""Mean number of outages per service and week."""
+"""Mean number of outages per service and week (sparse services: SPARSE_OUTAGES_PER_WEEK)."""
 
 MARGIN = 120
 """Minutes kept clear between an outage and a short nuisance or another outage."""
@@ -45,12 +47,12 @@ def _pick_span(
 
 def place_nuisances(
     rng: np.random.Generator, specs: list[ServiceSpec], n_minutes: int, eval_start: int
-) -> list[dict]:
+) -> list[Label]:
     """Place every nuisance kind inside the evaluation window; spans are minute indices."""
     per_kind = max(1, round((n_minutes - eval_start) / (7 * MINUTES_PER_DAY)))
     names = [s.name for s in specs]
     taken: list[tuple[int, int]] = []
-    out: list[dict] = []
+    out: list[Label] = []
     lo, hi = eval_start, n_minutes - 6 * 60
     eval_days = (n_minutes - eval_start) // MINUTES_PER_DAY
     for kind in NUISANCE_KINDS:
@@ -175,7 +177,7 @@ def place_nuisances(
     return out
 
 
-def dst_shifts(nuisances: list[dict], n_minutes: int) -> dict[str, np.ndarray]:
+def dst_shifts(nuisances: list[Label], n_minutes: int) -> dict[str, np.ndarray]:
     """Return extra local-clock offset (minutes) per minute for each DST zone that shifts."""
     shifts: dict[str, np.ndarray] = {}
     for n in nuisances:
@@ -191,7 +193,7 @@ def _bump(length: int) -> np.ndarray:
     return np.sin(np.pi * (np.arange(length) + 0.5) / length)
 
 
-def apply_rate_nuisances(spec: ServiceSpec, mean: np.ndarray, nuisances: list[dict]) -> None:
+def apply_rate_nuisances(spec: ServiceSpec, mean: np.ndarray, nuisances: list[Label]) -> None:
     """Multiply the nuisance rate effects into mean in place, shape (n_leaf, n_minutes)."""
     keys = spec.leaf_keys
     n_minutes = mean.shape[1]
@@ -223,22 +225,44 @@ def outage_profile(duration: int, ramp: int, decay: int) -> np.ndarray:
     return np.where(t < plateau_end, up, np.minimum(up, down))
 
 
+def profile_of(outage: Label) -> np.ndarray:
+    """Return an outage's profile in [0, 1], shape (duration_min,), by its labelled shape."""
+    if outage.get("shape") == "crowd":
+        return crowd_profile(
+            outage["duration_min"],
+            outage["ramp_min"],
+            outage["hold_min"],
+            outage["tau_fast_min"],
+            outage["tail_share"],
+            outage["tau_slow_min"],
+        )
+    return outage_profile(outage["duration_min"], outage["ramp_min"], outage["decay_min"])
+
+
 def place_outages(
-    rng: np.random.Generator, spec: ServiceSpec, n_minutes: int, nuisances: list[dict]
-) -> list[dict]:
-    """Draw one service's outages over the whole span, clear of its short nuisances."""
+    rng: np.random.Generator,
+    spec: ServiceSpec,
+    n_minutes: int,
+    nuisances: list[Label],
+    shape_rng: np.random.Generator | None = None,
+) -> list[Label]:
+    """Draw one service's outages over the whole span, clear of its short nuisances; with
+    shape_rng, some take the crowd shape (scenarios_bursts.outage_shape)."""
     taken = [
         (n["start"], n["end"])
         for n in nuisances
         if spec.name in n["services"] and n["kind"] not in ("trend", "dst")
     ]
-    count = int(rng.poisson(OUTAGES_PER_SERVICE_WEEK * n_minutes / (7 * MINUTES_PER_DAY)))
+    per_week = SPARSE_OUTAGES_PER_WEEK if spec.sparse else OUTAGES_PER_SERVICE_WEEK
+    count = int(rng.poisson(per_week * n_minutes / (7 * MINUTES_PER_DAY)))
     out = []
     for _ in range(count):
         duration = int(np.exp(rng.uniform(np.log(5), np.log(360))))
         ratio = float(np.exp(rng.uniform(np.log(1.5), np.log(30.0))))
         ramp = max(1, int(duration * rng.uniform(0.05, 0.3)))
         decay = max(1, int(duration * rng.uniform(0.1, 0.4)))
+        shape = {} if shape_rng is None else outage_shape(shape_rng, spec, ratio)
+        duration = shape.get("duration_min", duration)
         mode = rng.choice(["one", "some", "all"])
         n_reg = len(spec.regions)
         k = 1 if mode == "one" else n_reg if mode == "all" else int(rng.integers(1, n_reg + 1))
@@ -261,6 +285,7 @@ def place_outages(
         out.append(
             {
                 "service": spec.name,
+                "shape": "plateau",
                 "regions": regions,
                 "problems": problems,
                 "start": start,
@@ -270,6 +295,7 @@ def place_outages(
                 "ramp_min": ramp,
                 "decay_min": decay,
                 "onsets": {r: start + o for r, o in zip(regions, offsets, strict=True)},
+                **shape,
             }
         )
     return sorted(out, key=lambda o: o["start"])
@@ -293,26 +319,27 @@ def information_floor(kl_per_minute: np.ndarray, arl0: float) -> float:
 
 
 def apply_outages(
-    spec: ServiceSpec, mean0: np.ndarray, shape: np.ndarray, outages: list[dict], arl0: float
+    spec: ServiceSpec, mean0: np.ndarray, shape: np.ndarray, outages: list[Label], arl0: float
 ) -> np.ndarray:
     """Return mean rates with outages added and fill each outage's true rates (per minute)
     and its information floor (minutes; NB shape per leaf in `shape`, ramp and stagger
-    included)."""
+    included); an outage labelled with a peak excess gets the ratio that gives it."""
     mean = mean0.copy()
     keys = spec.leaf_keys
     for o in outages:
-        profile = outage_profile(o["duration_min"], o["ramp_min"], o["decay_min"])
-        rows = []
+        profile = profile_of(o)
+        rows = [i for i, (r, p) in enumerate(keys) if r in o["regions"] and p in o["problems"]]
+        if "peak_excess_per_min" in o:
+            base = mean0[rows, o["start"] : o["end"]].sum(axis=0).mean()
+            o["ratio"] = 1.0 + o["peak_excess_per_min"] / max(base, 1e-9)
         kl = np.zeros(o["end"] - o["start"])
-        for i, (region, problem) in enumerate(keys):
-            if region in o["regions"] and problem in o["problems"]:
-                s = o["onsets"][region]
-                e = s + o["duration_min"]
-                mean[i, s:e] += (o["ratio"] - 1.0) * profile * mean0[i, s:e]
-                kl[s - o["start"] : e - o["start"]] += nb_log_ratio(
-                    mean[i, s:e], mean0[i, s:e], mean[i, s:e], shape[i]
-                )
-                rows.append(i)
+        for i in rows:
+            s = o["onsets"][keys[i][0]]
+            e = s + o["duration_min"]
+            mean[i, s:e] += (o["ratio"] - 1.0) * profile * mean0[i, s:e]
+            kl[s - o["start"] : e - o["start"]] += nb_log_ratio(
+                mean[i, s:e], mean0[i, s:e], mean[i, s:e], shape[i]
+            )
         base = mean0[rows, o["start"] : o["end"]].sum(axis=0)
         total = mean[rows, o["start"] : o["end"]].sum(axis=0)
         core = (total - base) >= 0.5 * (total - base).max()
@@ -327,7 +354,7 @@ def apply_count_artifacts(
     spec: ServiceSpec,
     reports: np.ndarray,
     reporters: np.ndarray,
-    nuisances: list[dict],
+    nuisances: list[Label],
 ) -> None:
     """Apply spam bursts and ingestion gaps with backlog flush to the counts in place."""
     keys = spec.leaf_keys

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import numpy as np
+
+Label: TypeAlias = dict[str, Any]
+"""A JSON-ready label record: an outage, a nuisance, or a scenario's metadata."""
 
 MINUTES_PER_DAY = 1440
 """Minutes in a day."""
@@ -77,6 +81,8 @@ class ServiceSpec:
     """Variance / mean of a leaf's counts at its average rate (DESIGN 4: 2 to 5)."""
     dup_rate: float
     """Extra raw reports per distinct reporter (reports = reporters + Poisson(dup * reporters))."""
+    sparse: bool = False
+    """Whether the service is sparse (issue 12: a total of 0.001-0.05 reporters per minute)."""
 
     @property
     def leaf_keys(self) -> list[tuple[str, str]]:

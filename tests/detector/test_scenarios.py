@@ -5,6 +5,7 @@ import pytest
 from scipy import stats
 
 from detector import scenarios
+from detector.scenarios_bursts import BURST_KIND, SPARSE_RATE_RANGE
 from detector.scenarios_events import (
     NUISANCE_KINDS,
     information_floor,
@@ -35,20 +36,70 @@ def test_other_seed_other_scenario(scenario):
 
 
 def test_counts_are_consistent(scenario):
+    sparse = scenario.meta["sparse_services"]
+    assert len(sparse) == 1  # a quarter of four services
     for svc in scenario.services:
         assert svc.reports.shape == svc.reporters.shape == svc.baseline.shape
         assert svc.reports.shape == (len(svc.leaf_keys), scenario.n_minutes)
         assert (svc.reporters >= 0).all()
         assert (svc.reports >= svc.reporters).all()
-        assert 0.01 * 0.05 <= svc.baseline.min() and svc.baseline.max() <= 50 * 30
+        assert svc.baseline.max() <= 50 * 30
+        if svc.name in sparse:
+            lo, hi = SPARSE_RATE_RANGE
+            assert lo <= svc.baseline.sum(axis=0).mean() <= 1.3 * hi  # drift and trend
+        else:
+            assert 0.01 * 0.05 <= svc.baseline.min()
 
 
 def test_every_nuisance_kind_is_placed_in_the_scored_window(scenario):
     kinds = {n["kind"] for n in scenario.nuisances}
-    assert kinds == set(NUISANCE_KINDS)
+    assert kinds == set(NUISANCE_KINDS) | {BURST_KIND}
     for n in scenario.nuisances:
-        if n["kind"] != "trend":
+        if n["kind"] not in ("trend", BURST_KIND):
             assert n["start"] >= scenario.eval_start
+
+
+def test_bursts_are_labelled_where_their_reporters_are(scenario):
+    by_name = {s.name: s for s in scenario.services}
+    bursts = [n for n in scenario.nuisances if n["kind"] == BURST_KIND]
+    assert {b["services"][0] for b in bursts} == set(by_name)  # sparse and dense services
+    assert any(b["start"] < scenario.eval_start for b in bursts)  # in the history too
+    gaps = [n for n in scenario.nuisances if n["kind"] == "gap"]
+    for b in bursts:
+        svc = by_name[b["services"][0]]
+        rows = [i for i, (r, _) in enumerate(svc.leaf_keys) if r == b["regions"][0]]
+        seen = svc.reporters[rows, b["start"] : b["end"]].sum()
+        if not any(g["start"] < b["end"] and b["start"] < g["end"] for g in gaps):
+            assert seen >= b["reports"]  # a gap's backlog flush moves them
+        if svc.name in scenario.meta["sparse_services"]:
+            assert 2 <= b["reports"] <= 6 and b["end"] - b["start"] <= 20
+        else:
+            assert b["peak_ratio"] >= 2.0
+
+
+def test_some_outages_have_the_crowd_shape_and_sparse_ones_stay_detectable():
+    sc = scenarios.generate(SEED, days=28, n_services=12)
+    shapes = {o["shape"] for o in sc.outages}
+    assert shapes == {"plateau", "crowd"}
+    sparse = [o for o in sc.outages if o["service"] in sc.meta["sparse_services"]]
+    assert len(sc.meta["sparse_services"]) == 3
+    # about one a week on a sparse service, four on a dense one
+    assert 6 <= len(sparse) <= 24 < len(sc.outages) - len(sparse)
+    assert all(o["shape"] == "crowd" for o in sparse)
+    for o in sparse:
+        assert o["base_per_min"] < 0.05 and o["outage_per_min"] > 10 * o["base_per_min"]
+    # their information floor is finite and well inside the outage for nearly all of them
+    reachable = [o for o in sparse if o["info_floor_min"] < o["duration_min"] / 2]
+    assert len(reachable) >= 0.8 * len(sparse)
+
+
+def test_without_phenomena_the_earlier_recipe_is_drawn_again():
+    # pinned from the generator before issue 12: same draws, so earlier results stay comparable
+    sc = scenarios.generate(SEED, days=12, n_services=4, phenomena=False)
+    assert [int(s.reporters.sum()) for s in sc.services] == [31242, 320583, 114965, 13121]
+    assert len(sc.outages) == 24 and sc.meta["sparse_services"] == []
+    assert {o["shape"] for o in sc.outages} == {"plateau"}
+    assert {n["kind"] for n in sc.nuisances} == set(NUISANCE_KINDS)
 
 
 def test_outage_windows_are_elevated(scenario):
@@ -60,7 +111,11 @@ def test_outage_windows_are_elevated(scenario):
             i for i, (r, p) in enumerate(svc.leaf_keys) if r in o["regions"] and p in o["problems"]
         ]
         assert rows
-        assert 1.5 <= o["ratio"] <= 30 and 5 <= o["duration_min"] <= 360
+        assert 5 <= o["duration_min"] <= 360
+        if o["service"] in scenario.meta["sparse_services"]:
+            assert o["ratio"] > 1.5 and o["peak_excess_per_min"] >= 0.25
+        else:
+            assert 1.5 <= o["ratio"] <= 30
         assert o["outage_per_min"] > o["base_per_min"] > 0
         seen = svc.reporters[rows, o["start"] : o["end"]].sum()
         expected = svc.baseline[rows, o["start"] : o["end"]].sum()
@@ -129,7 +184,7 @@ def test_information_floor_is_the_oracle_cusums_median_delay(l0, l1, r, ramp):
 
 
 def test_generated_outages_carry_both_floors():
-    sc = scenarios.generate(5, days=7, n_services=3)
+    sc = scenarios.generate(5, days=7, n_services=4)
     assert sc.outages
     finite = [o for o in sc.outages if np.isfinite(o["info_floor_min"])]
     assert finite and len(finite) < len(sc.outages)  # some are out of reach
