@@ -55,6 +55,12 @@ def _share(m: dict, suffix: str = "") -> str:
     return "-" if rec is None else f"{rec:.2f} ({round(rec * total)}/{total})"
 
 
+def _kinds(kinds: list[str]) -> str:
+    """Return "burst x136, dst, gap x2": each nuisance kind once, with its count."""
+    counts = {k: kinds.count(k) for k in sorted(set(kinds))}
+    return ", ".join(k if n == 1 else f"{k} x{n}" for k, n in counts.items())
+
+
 def table(results: list[Result]) -> str:
     """Return the headline table, one row per detector, as Markdown."""
     head = (
@@ -221,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{summary['outages_scored']} scored outages (easy/moderate/hard {by_bin}, "
         f"floor < duration/2: {summary['outages_floor_under_half_duration']}, "
         f"Poisson floor < duration/2: {summary['outages_floor_under_half_duration_poisson']}), "
-        f"nuisances: {', '.join(summary['nuisances'])}"
+        f"nuisances: {_kinds(summary['nuisances'])}"
     )
     print()
     print(table(results))

@@ -61,7 +61,8 @@ class OracleCusum(Peer):
                 nb_log_ratio(x[list(rows), first:], m0, ratio * m0, shape[list(rows)]).sum(axis=0)
             )
         expected = svc.baseline[:, :n].sum(axis=0)
-        return np.array(llr).reshape(len(llr), -1), first, n, x.sum(axis=0), expected
+        llr_rows = np.array(llr) if llr else np.zeros((0, n - first))
+        return llr_rows, first, n, x.sum(axis=0), expected
 
     def decide(self, state, threshold):
         """Alarm while any CUSUM is at its cap h; the cap keeps the episode end near the
