@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -15,11 +14,17 @@ from detector.incidents import (
     Incident,
     IncidentEvent,
     Severity,
-    Share,
 )
-from detector.nbstats import nb_sf
 from detector.params import Params
-from detector.regions import GLOBAL, parent_regions
+from detector.regions import GLOBAL
+from detector.scopes import (
+    affected_rows,
+    attribute,
+    contains,
+    in_band,
+    longest_window,
+    settled,
+)
 from detector.series import Key
 from detector.state import MinuteState
 from detector.step import MinuteTests
@@ -65,66 +70,6 @@ def severity_for(ratio: float, count: float, minutes: int, params: Params) -> Se
     return Severity.POSSIBLE
 
 
-def _within(region: str, scope: str) -> bool:
-    return scope == GLOBAL or region == scope or scope in parent_regions(region)
-
-
-@lru_cache(maxsize=256)
-def _child_rows(keys: tuple[Key, ...], scope: Key) -> tuple[list[int], list[int]]:
-    """Rows of the regions within scope (same problem) and of the problems of its region."""
-    region, problem = scope
-    regions = [
-        i for i, (r, q) in enumerate(keys) if q == problem and r != GLOBAL and _within(r, region)
-    ]
-    problems = [i for i, (r, q) in enumerate(keys) if r == region and q != GLOBAL]
-    return regions, problems
-
-
-def attribute(
-    keys: list[Key],
-    scope: Key,
-    obs: np.ndarray,
-    exp: np.ndarray,
-    base: Baseline,
-    params: Params,
-) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Share, ...], tuple[Share, ...]]:
-    """List affected regions and problems by excess since onset, most affected first.
-
-    obs, exp: counted reporters since onset per series, shape (n,).
-    """
-    region, problem = scope
-    region_rows, problem_rows = _child_rows(tuple(keys), scope)
-    rows_all = np.asarray(region_rows + problem_rows, dtype=np.int64)
-    exp = np.maximum(exp, 1e-9)
-    p = np.ones(len(keys))
-    if rows_all.size:
-        p[rows_all] = nb_sf(obs[rows_all], exp[rows_all], base.variance(exp[rows_all], rows_all))
-    scope_row = keys.index(scope)
-    scope_excess = max(float(obs[scope_row] - exp[scope_row]), 0.0)
-    hit = (
-        (obs >= params.attribution_min_ratio * exp)
-        & (obs - exp >= params.min_excess)
-        & (obs - exp >= params.attribution_min_share * scope_excess)
-        & (p <= params.attribution_alpha)
-    )
-    out: list[Any] = []
-    for rows, pos in ((region_rows, 0), (problem_rows, 1)):
-        rows = sorted(rows, key=lambda i: (-(obs[i] - exp[i]), keys[i]))
-        names = tuple(keys[i][pos] for i in rows if hit[i])[: params.max_listed]
-        shares = tuple(
-            Share(
-                keys[i][pos],
-                float(obs[i]),
-                float(exp[i]),
-                float(obs[i] / max(obs[scope_row], 1e-9)),
-                float(exp[i] / max(exp[scope_row], 1e-9)),
-            )
-            for i in rows[: params.max_listed]
-        )
-        out.extend([names, shares])
-    return out[0], out[2], out[1], out[3]
-
-
 @dataclass
 class Lifecycle:
     """The incident state machine of one service (mutable, JSON-serialisable)."""
@@ -135,6 +80,9 @@ class Lifecycle:
     last_closed: Incident | None = None
     closed_at: int | None = None
     quiet_since: int | None = None
+    flaps: int = 0
+    """Times the open (or last closed) incident was reopened within close_quiet_minutes of
+    its close: each doubles the quiet time that closes it."""
 
     def to_state(self) -> dict[str, Any]:
         """Return the lifecycle as a JSON-ready dict."""
@@ -143,6 +91,7 @@ class Lifecycle:
             "last_closed": None if self.last_closed is None else self.last_closed.to_state(),
             "closed_at": self.closed_at,
             "quiet_since": self.quiet_since,
+            "flaps": self.flaps,
         }
 
     @classmethod
@@ -159,6 +108,7 @@ class Lifecycle:
             load(raw["last_closed"]),
             raw["closed_at"],
             raw["quiet_since"],
+            raw.get("flaps", 0),
         )
 
     def step(
@@ -181,15 +131,22 @@ class Lifecycle:
                 and last.ended_at is not None
                 and self.closed_at is not None
                 and t - last.ended_at <= self.params.reopen_gap_minutes
+                and self._rises_again(tests, keys, last)
                 and not self._new_event(tests, last)
             ):
                 since = max(self.closed_at + 1, t - self.params.recent_minutes + 1)
                 state.inc_obs += state.recent("ring_x", slice(None), since, t).sum(axis=1)
                 state.inc_exp += state.recent("ring_mu", slice(None), since, t).sum(axis=1)
                 self.open = last.evolve(ended_at=None)
+                if t - self.closed_at <= self.params.close_quiet_minutes:
+                    self.flaps += 1  # back sooner than the quiet time that closed it
                 kind = EventKind.REOPEN
             else:
-                self.open = self._new_incident(tests, state, keys, row)
+                # The onset search must not reach back into the last incident: its outage
+                # would become this one's onset (and its id this one's).
+                after = None if last is None else last.ended_at
+                self.open = self._new_incident(tests, state, keys, row, after)
+                self.flaps = 0
                 kind = EventKind.OPEN
             self.quiet_since = None
             self.open = self._refresh(tests, state, keys, depths, base, self.open)
@@ -202,6 +159,7 @@ class Lifecycle:
             closed = self._end(state, t, tests.minute - w + 1)
             self.open = self._new_incident(tests, state, keys, row, closed.ended_at)
             self.open = self._refresh(tests, state, keys, depths, base, self.open)
+            self.flaps = 0
             return [
                 IncidentEvent(EventKind.CLOSE, closed),
                 IncidentEvent(EventKind.OPEN, self.open),
@@ -213,26 +171,39 @@ class Lifecycle:
         events = []
         if self.open.severity.rank > before.rank:
             events.append(IncidentEvent(EventKind.ESCALATE, self.open))
-        row = keys.index((self.open.region, self.open.problem))
-        obs, exp = tests.window_obs[row, -1], tests.window_exp[row, -1]
-        p15 = float(nb_sf(obs, exp, tests.window_var[row, -1]))
-        elevated = tests.alarm.any() or (
-            p15 <= self.params.close_alpha and obs >= self.params.close_ratio * exp
-        )
-        if elevated:
+        if not settled(tests, state, base, keys, self.open, self.params):
             self.quiet_since = None
             return events
         if self.quiet_since is None:
             self.quiet_since = t
-        if t - self.quiet_since + 1 < self.params.close_quiet_minutes:
+        if t - self.quiet_since + 1 < self.quiet_minutes() or not in_band(
+            tests, keys, self.open, self.params
+        ):
             return events
+        row = keys.index((self.open.region, self.open.problem))
         events.append(IncidentEvent(EventKind.CLOSE, self._close(state, row, t)))
         return events
+
+    def quiet_minutes(self) -> int:
+        """Return the consecutive settled minutes that close the open incident: doubled by
+        each quick reopen (up to close_quiet_max_minutes), so a flapping series stays open."""
+        params = self.params
+        return min(
+            params.close_quiet_minutes * 2**self.flaps,
+            max(params.close_quiet_max_minutes, params.close_quiet_minutes),
+        )
 
     def _scope_row(self, tests: MinuteTests, depths: np.ndarray) -> int:
         rows = np.flatnonzero(tests.alarm)
         order = np.lexsort((rows, tests.p[rows].min(axis=1), depths[rows]))
         return int(rows[order[0]])
+
+    def _rises_again(self, tests: MinuteTests, keys: list[Key], last: Incident) -> bool:
+        """Tell whether the closed incident's area alarms again: its scope, a child it listed
+        as affected, or a series containing its scope (anything else is a new incident)."""
+        scope = (last.region, last.problem)
+        rows = set(affected_rows(keys, last))
+        return any(i in rows or contains(keys[i], scope) for i in np.flatnonzero(tests.alarm))
 
     def _new_event(self, tests: MinuteTests, weak: Incident) -> bool:
         """Tell whether this minute's window alarms are split_factor times stronger than the
@@ -248,14 +219,18 @@ class Lifecycle:
         """Return (row, window) of a window alarm split_factor times stronger than the open
         'possible' incident's own ratio on that row before the window, or None.
 
-        Only after a weak episode of at least close_quiet_minutes before the window, and
-        only for ratios of at least broad_ratio (a clear outage-sized effect)."""
+        Only after a weak episode of at least split_after_minutes before the window, only
+        for windows of at least split_min_window minutes (a one-minute spike is a flare-up of
+        the episode) and for ratios of at least broad_ratio (a clear outage-sized effect)."""
         inc, params = self.open, self.params
         if inc is None or inc.severity is not Severity.POSSIBLE or not tests.window_alarm.any():
             return None
         for k in np.argsort(params.windows)[::-1]:
             w = params.windows[k]
-            if tests.minute - w + 1 - inc.started_at < params.close_quiet_minutes:
+            if (
+                w < params.split_min_window
+                or tests.minute - w + 1 - inc.started_at < params.split_after_minutes
+            ):
                 continue
             obs, exp = tests.window_obs[:, k], tests.window_exp[:, k]
             # the window includes this minute, which inc_obs does not hold yet
@@ -347,14 +322,19 @@ class Lifecycle:
         base: Baseline,
         inc: Incident,
     ) -> int:
-        """Pick the incident's scope row: the widest alarmed series, then narrowed to one
-        region and/or problem when attribution finds that it carries most of the excess."""
+        """Pick the incident's scope row: the widest alarmed series containing the current
+        scope, then narrowed to one region and/or problem (with a baseline of its own) when
+        attribution finds that it carries most of the excess.
+
+        An alarm in a disjoint part of the service (another country, another problem) does
+        not move the scope: it would keep this incident open for an unrelated rise."""
         row = keys.index((inc.region, inc.problem))
-        alarmed = np.flatnonzero(tests.alarm)
-        if alarmed.size:
-            best = int(alarmed[np.argmin(depths[alarmed])])
+        alarmed = [int(i) for i in np.flatnonzero(tests.alarm) if contains(keys[i], keys[row])]
+        if alarmed:
+            best = min(alarmed, key=lambda i: depths[i])
             if depths[best] < depths[row]:
                 row = best
+        ready = base.ready(self.params)
         region, problem = keys[row]
         regions, problems, _, _ = attribute(
             keys, keys[row], state.inc_obs, state.inc_exp, base, self.params
@@ -364,11 +344,16 @@ class Lifecycle:
         countries = [r for r in regions if "-" not in r]
         if region == GLOBAL and len(countries) == 1:
             pos = keys.index((countries[0], problem))
-            if excess[pos] >= self.params.scope_share * total:
+            if excess[pos] >= self.params.scope_share * total and ready[pos]:
                 region = countries[0]
         if problem == GLOBAL and len(problems) == 1:
             pos = keys.index((keys[row][0], problems[0]))
-            if excess[pos] >= self.params.scope_share * total and (region, problems[0]) in keys:
+            narrow = (region, problems[0])
+            if (
+                excess[pos] >= self.params.scope_share * total
+                and narrow in keys
+                and ready[keys.index(narrow)]
+            ):
                 problem = problems[0]
         return keys.index((region, problem))
 
@@ -392,7 +377,8 @@ class Lifecycle:
             k = int(np.argmax(x))
             if x[k] > peak or moved:
                 peak, expected = float(x[k]), float(mu[k])
-        obs15, exp15 = float(tests.window_obs[row, -1]), float(tests.window_exp[row, -1])
+        k = longest_window(params)
+        obs15, exp15 = float(tests.window_obs[row, k]), float(tests.window_exp[row, k])
         severity = severity_for(obs15 / max(exp15, 1e-9), obs15, t - inc.started_at + 1, params)
         if severity.rank < inc.severity.rank:
             severity = inc.severity
@@ -418,6 +404,8 @@ class Lifecycle:
         )
 
     def _close(self, state: MinuteState, row: int, t: int) -> Incident:
+        """Close the open incident at minute t; it ended at the last minute consistent with a
+        min_ratio rise before its scope settled."""
         if self.open is None or self.quiet_since is None:
             raise RuntimeError("close without an open incident")
         params = self.params
@@ -426,8 +414,8 @@ class Lifecycle:
             self.quiet_since - max(params.windows),
             t - params.recent_minutes + 1,
         )
-        x = state.recent("ring_x", row, first, t)
-        mu = state.recent("ring_mu", row, first, t)
+        x = state.recent("ring_x", row, first, self.quiet_since)
+        mu = state.recent("ring_mu", row, first, self.quiet_since)
         end = first + end_offset(x, mu, params.min_ratio) + 1
         return self._end(state, t, end)
 

@@ -138,14 +138,37 @@ class Params:
     """Minutes after a gap during which a burst first repays the missing mass."""
 
     # --- incidents -----------------------------------------------------------------------
-    close_quiet_minutes: int = 15
-    """Consecutive non-elevated minutes of the scope series that close an incident."""
-    close_alpha: float = 1e-3
-    """Tail probability at or below which the scope series still counts as elevated."""
-    close_ratio: float = 1.25
-    """Observed / expected ratio at or above which the scope series still counts as elevated."""
+    close_quiet_minutes: int = 10
+    """Consecutive minutes the incident's scope must have settled before it closes: its
+    count over the last close_window minutes inside the normal band and no window alarm on
+    the scope or on a child listed as affected (alarms elsewhere in the service and what a
+    CUSUM still remembers from the peak are ignored); its 15-minute count (the longest
+    window) must then be inside the band too."""
+    close_window: int = 5
+    """Minutes of the count that must stay in the normal band for close_quiet_minutes (at
+    most the longest window): short enough that an outage's last minutes leave it soon
+    after the end, long enough that one quiet minute inside a flapping episode is not."""
+    close_quantile: float = 0.999
+    """Upper edge of the normal band: this quantile of the negative binomial of the scope's
+    window count, at its expected mean with the baseline's variance."""
+    close_ratio: float = 1.5
+    """Floor of that edge as a multiple of the expected count. Dense series have a narrow
+    band (about 1.3x at 5,000 per 15 minutes); a rise under sustained_ratio never raises an
+    incident, so it does not hold one open either."""
+    close_quiet_max_minutes: int = 40
+    """Cap of the quiet time of a flapping incident: each reopen within close_quiet_minutes
+    of its close doubles close_quiet_minutes (10, 20, 40), so a series flapping faster than
+    that keeps one incident open instead of closing and reopening it every few minutes."""
     reopen_gap_minutes: int = 60
-    """A new alarm this soon after a close reopens the closed incident instead."""
+    """An alarm on a closed incident's scope, on a child it listed as affected or on a series
+    containing its scope this soon after its end reopens it (an alarm elsewhere opens a new
+    incident)."""
+    split_after_minutes: int = 15
+    """Minutes a 'possible' incident must have lasted before the window of a much stronger
+    alarm (split_factor) for that alarm to split it into a new incident."""
+    split_min_window: int = 5
+    """Shortest window whose alarm may split a 'possible' incident: a one-minute spike of a
+    series flapping at twice its normal level is a flare-up, not a new event."""
     split_factor: float = 3.0
     """A 'possible' incident is closed and a new one opened (or a closed 'possible' one is not
     reopened) when a window alarm's ratio exceeds this multiple of the incident's own ratio
@@ -198,6 +221,11 @@ class Params:
             raise ValueError("min_ratio and sustained_ratio must be >= 1")
         if self.split_factor <= 1.0:
             raise ValueError("split_factor must be > 1")
+        if (
+            not 0.5 <= self.close_quantile < 1.0
+            or min(self.close_quiet_minutes, self.close_window) < 1
+        ):
+            raise ValueError("close_quantile must be in [0.5, 1), close_* minutes >= 1")
         if self.phase_lookback_hours < 24 or self.phase_threshold <= 0:
             raise ValueError("phase_lookback_hours must be >= 24 and phase_threshold positive")
         if not 0.0 < self.tail_threshold < 1.0 or self.tail_max_factor < 1.0:
