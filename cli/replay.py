@@ -9,7 +9,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from detector.params import Params
 from detector.replay import CountsFormatError, Progress, parse_counts, read_counts_csv, replay_rows
+from store.config import ConfigError, load_detector_params, parse_detector_params
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,8 +26,26 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--out", metavar="incidents.jsonl", help="write JSON Lines here instead of stdout"
     )
+    parser.add_argument(
+        "--params",
+        metavar="JSON",
+        help="detector parameter overrides, a JSON object of fields of detector.params.Params "
+        "(default: OUTAGE_DETECTOR_PARAMS, as the workers read it; else the defaults)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
     return parser
+
+
+def resolve_params(given: str | None) -> tuple[Params | None, str]:
+    """Return the detector params of a replay (None: the defaults) and how the summary names
+    them: --params when given, else OUTAGE_DETECTOR_PARAMS like the workers; ConfigError."""
+    if given is not None:
+        pairs, source = parse_detector_params(given, "--params"), "--params"
+    else:
+        pairs, source = load_detector_params(), "OUTAGE_DETECTOR_PARAMS"
+    if not pairs:
+        return None, "default params"
+    return Params(**dict(pairs)), f"params from {source} {json.dumps(dict(pairs), sort_keys=True)}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,14 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     say: Progress | None = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     started = time.perf_counter()
     try:
+        params, described = resolve_params(args.params)
         if args.counts == "-":
             rows = parse_counts(sys.stdin, "<stdin>")
         else:
             rows = read_counts_csv(args.counts)
-    except (OSError, CountsFormatError) as exc:
+    except (OSError, CountsFormatError, ConfigError) as exc:
         print(f"outage replay: error: {exc}", file=sys.stderr)
         return 2
-    incidents = replay_rows(rows, progress=say)
+    incidents = replay_rows(rows, params, progress=say)
     lines = "".join(json.dumps(i.to_dict()) + "\n" for i in incidents)
     if args.out:
         Path(args.out).write_text(lines, encoding="utf-8")
@@ -54,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         detail = ", ".join(f"{k} {v}" for k, v in sorted(by_level.items())) or "none"
         say(
             f"replayed {len(rows)} rows, {services} services, {minutes} distinct minutes in "
-            f"{time.perf_counter() - started:.1f} s: {len(incidents)} incidents ({detail})"
+            f"{time.perf_counter() - started:.1f} s with {described}: "
+            f"{len(incidents)} incidents ({detail})"
         )
     return 0

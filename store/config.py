@@ -105,7 +105,8 @@ VARIABLES: tuple[tuple[str, str, str], ...] = (
         "(defaults)",
         "JSON object overriding detector parameters "
         '(fields of `detector.params.Params`), e.g. `{"close_quiet_minutes": 10}`. Changing '
-        "buffer sizes makes the workers rebuild detector state from stored counts.",
+        "buffer sizes makes the workers rebuild detector state from stored counts. "
+        "`outage replay` uses it too (its `--params` overrides it).",
     ),
     ("OUTAGE_WEB_WORKERS", "2", "gunicorn worker processes for `outage web`."),
     ("OUTAGE_LOG_JSON", "0", "1 writes logs as JSON lines."),
@@ -241,16 +242,18 @@ def parse_api_keys(raw: str) -> tuple[ApiKey, ...]:
     return tuple(keys)
 
 
-def parse_detector_params(raw: str) -> tuple[tuple[str, Any], ...]:
-    """Parse and check the JSON object of detector parameter overrides."""
+def parse_detector_params(
+    raw: str, name: str = "OUTAGE_DETECTOR_PARAMS"
+) -> tuple[tuple[str, Any], ...]:
+    """Parse and check the JSON object of detector parameter overrides (errors name `name`)."""
     if not raw.strip():
         return ()
     try:
         items = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"OUTAGE_DETECTOR_PARAMS is not valid JSON: {exc}") from None
+        raise ConfigError(f"{name} is not valid JSON: {exc}") from None
     if not isinstance(items, dict):
-        raise ConfigError("OUTAGE_DETECTOR_PARAMS must be a JSON object")
+        raise ConfigError(f"{name} must be a JSON object")
     from dataclasses import fields
 
     from detector.params import Params
@@ -258,13 +261,20 @@ def parse_detector_params(raw: str) -> tuple[tuple[str, Any], ...]:
     known = {f.name for f in fields(Params)}
     unknown = sorted(set(items) - known)
     if unknown:
-        raise ConfigError(f"OUTAGE_DETECTOR_PARAMS: unknown parameter {unknown[0]!r}")
+        raise ConfigError(f"{name}: unknown parameter {unknown[0]!r}")
     pairs = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in items.items()))
     try:
         Params(**dict(pairs))
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"OUTAGE_DETECTOR_PARAMS: {exc}") from None
+        raise ConfigError(f"{name}: {exc}") from None
     return pairs
+
+
+def load_detector_params(env: Mapping[str, str] | None = None) -> tuple[tuple[str, Any], ...]:
+    """Read OUTAGE_DETECTOR_PARAMS alone: for offline commands (`outage replay`) that need
+    neither Redis nor the server secret that load_settings would create."""
+    env = os.environ if env is None else env
+    return parse_detector_params(env.get("OUTAGE_DETECTOR_PARAMS", ""))
 
 
 def parse_webhooks(raw: str) -> tuple[dict, ...]:
@@ -444,7 +454,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         webhooks=parse_webhooks(env.get("OUTAGE_WEBHOOKS", "")),
         incident_days=_int(env, "OUTAGE_INCIDENT_DAYS", 90, minimum=1),
         webhook_timeout=_float(env, "OUTAGE_WEBHOOK_TIMEOUT", 5.0),
-        detector_params=parse_detector_params(env.get("OUTAGE_DETECTOR_PARAMS", "")),
+        detector_params=load_detector_params(env),
         web_workers=_int(env, "OUTAGE_WEB_WORKERS", 2, minimum=1),
         log_json=env.get("OUTAGE_LOG_JSON", "0").strip() in ("1", "true", "yes"),
         log_level=_log_level(env),
