@@ -17,7 +17,7 @@ for _p in (str(_HERE), str(_HERE.parent)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from _matched import (  # noqa: E402
+from matched import (  # noqa: E402
     MATCHED_RATES,
     calibration_table,
     matched_row,

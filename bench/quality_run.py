@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from _matched import OURS_TARGETS
+from matched import OURS_TARGETS
 from peers import (
     DowndetectorStyle,
     EarsC2,

@@ -22,7 +22,7 @@ for _p in (str(_HERE), str(_HERE.parent)):
         sys.path.insert(0, _p)
 
 import numpy as np  # noqa: E402
-from _matched import (  # noqa: E402
+from matched import (  # noqa: E402
     MATCHED_RATES,
     OURS_TARGETS,
     calibration_table,
@@ -31,7 +31,9 @@ from _matched import (  # noqa: E402
     promised_per_service_week,
     series_equivalents,
 )
-from _realdata import (  # noqa: E402
+from peers import DowndetectorStyle, EarsC2, EarsC3, Ewma3Sigma, Peer, Shesd  # noqa: E402
+from quality_score import score, to_minute  # noqa: E402
+from real_data import (  # noqa: E402
     APP_CRASHES,
     DOWNDETECTOR,
     WARMUP_DAYS,
@@ -41,8 +43,6 @@ from _realdata import (  # noqa: E402
     concatenated_set,
     read_windows,
 )
-from peers import DowndetectorStyle, EarsC2, EarsC3, Ewma3Sigma, Peer, Shesd  # noqa: E402
-from quality_score import score, to_minute  # noqa: E402
 
 from detector.params import Params  # noqa: E402
 from detector.replay import replay_arrays  # noqa: E402

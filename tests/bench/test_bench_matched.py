@@ -1,9 +1,9 @@
-"""Recall at matched false-alarm rates and ours' promised rate (bench/_matched.py)."""
+"""Recall at matched false-alarm rates and ours' promised rate (bench/matched.py)."""
 
 import math
 
 import pytest
-from _matched import (
+from matched import (
     WEEKS_PER_YEAR,
     calibration_table,
     frontier,

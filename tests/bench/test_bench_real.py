@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _realdata import (
+from real_data import (
     APP_BUCKET,
     DD_BUCKET,
     Window,
