@@ -17,7 +17,15 @@ for _p in (str(_HERE), str(_HERE.parent)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from quality_run import Result, evaluate_all  # noqa: E402
+from matched import (  # noqa: E402
+    MATCHED_RATES,
+    calibration_table,
+    matched_row,
+    matched_table,
+    promised_per_service_week,
+    series_equivalents,
+)
+from quality_run import OURS_SWEEP, Result, evaluate_all  # noqa: E402
 
 from detector.scenarios import generate  # noqa: E402
 
@@ -25,10 +33,12 @@ DEFAULT_SEED = 7001
 """Scenario seed of the published table (distinct from every detector test seed)."""
 
 QUICK = {"days": 14, "n_services": 6}
-"""Scenario size of --quick: under a minute on two cores."""
+"""Scenario size of --quick: under a minute on two cores with --no-matched, about three
+minutes with the matched table (ours replayed at every target)."""
 
 FULL = {"days": 35, "n_services": 10}
-"""Scenario size of the default run: under five minutes on two cores."""
+"""Scenario size of the default run: under five minutes on two cores with --no-matched, about
+15 minutes with the matched table."""
 
 JSON_KEYS = (
     "recall",
@@ -107,6 +117,47 @@ def details(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def curves(results: list[Result]) -> dict[str, list[tuple[float, float | None]]]:
+    """Return each swept detector's (false alarms per service-week, recall) points, its
+    default threshold included."""
+    out = {}
+    for r in results:
+        if r.metrics is None or not r.sweep:
+            continue
+        m = r.metrics
+        out[r.name] = [(fa, rec) for _, rec, fa in r.sweep] + [
+            (m["false_alarms_per_service_week"], m["recall"])
+        ]
+    return out
+
+
+def calibration(results: list[Result], summary: dict) -> list[tuple]:
+    """Return ours' (target per series-year, promised and realised false alarms per
+    service-week, false alarms counted) for every swept target."""
+    ours = next((r for r in results if r.name == "ours" and r.metrics), None)
+    if ours is None:
+        return []
+    weeks = summary["services"] * summary["eval_days"] / 7.0
+    eq = summary["series_equivalents_per_service"]
+    return [(t, promised_per_service_week(t, eq), fa, round(fa * weeks)) for t, _, fa in ours.sweep]
+
+
+def matched_section(results: list[Result], summary: dict) -> str:
+    """Return the matched false-alarm table and ours' calibration, as printed."""
+    rows = calibration(results, summary)
+    text = (
+        "Recall at matched false-alarm rates (threshold sweeps, log-interpolated; '-': no "
+        "threshold that strict):\n\n" + matched_table(curves(results))
+    )
+    if rows:
+        text += (
+            f"\n\nCalibration of ours (promised = target x "
+            f"{summary['series_equivalents_per_service']:.2f} series-equivalents per service "
+            "/ 52.14 weeks):\n\n" + calibration_table(rows)
+        )
+    return text
+
+
 def scenario_summary(scenario, size: dict) -> dict:
     """Return the scenario facts printed with the results."""
     scored = [o for o in scenario.outages if o["start"] >= scenario.eval_start]
@@ -127,6 +178,10 @@ def scenario_summary(scenario, size: dict) -> dict:
             floor_under_half_duration(o, "cusum_floor_min") for o in scored
         ),
         "nuisances": sorted(n["kind"] for n in scenario.nuisances),
+        "series_equivalents_per_service": sum(
+            series_equivalents(svc.leaf_keys) for svc in scenario.services
+        )
+        / len(scenario.services),
         **{k: v for k, v in size.items() if k not in ("days",)},
     }
 
@@ -163,14 +218,33 @@ def to_json(results: list[Result], summary: dict) -> dict:
                 for t, rec, fa in r.sweep
             ]
         detectors[r.name] = entry
-    return {"detectors": detectors, "scenario": summary}
+    for name, points in curves(results).items():
+        detectors[name]["matched"] = dict(
+            zip(map(str, MATCHED_RATES), matched_row(points), strict=True)
+        )
+    doc = {"detectors": detectors, "scenario": summary}
+    rows = calibration(results, summary)
+    if rows:
+        doc["calibration"] = [
+            {
+                "target_per_series_year": t,
+                "promised_per_service_week": p,
+                "realised_per_service_week": q,
+            }
+            for t, p, q, _ in rows
+        ]
+    return doc
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run `outage bench quality [--seed N] [--quick] [--json] [--plot FILE.html]`."""
+    """Run `outage bench quality [--seed N] [--quick] [--json] [--plot FILE.html]
+    [--no-matched]`."""
     parser = argparse.ArgumentParser(
         prog="outage bench quality",
-        description="Score ours and the peer detectors on seeded, labelled scenarios.",
+        description="Score ours and the peer detectors on seeded, labelled scenarios, at "
+        "their default thresholds and at matched false-alarm rates (threshold sweeps; ours "
+        f"is replayed at {len(OURS_SWEEP)} false-alarm targets, so the full run takes about "
+        "10-15 minutes on two cores; --no-matched skips the sweeps).",
     )
     parser.add_argument(
         "--seed", type=int, default=DEFAULT_SEED, help=f"scenario seed (default {DEFAULT_SEED})"
@@ -195,6 +269,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="FILE.html",
         help="write a self-contained Plotly page (sweeps every threshold)",
     )
+    parser.add_argument(
+        "--no-matched",
+        action="store_true",
+        help="skip the threshold sweeps and the matched false-alarm table (faster)",
+    )
     args = parser.parse_args(argv)
     size = dict(QUICK if args.quick else FULL)
     if args.days is not None:
@@ -211,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.json
         else (lambda name: print(f"running {name} ...", file=sys.stderr))
     )
-    results = evaluate_all(scenario, sweep=args.plot is not None, progress=say)
+    sweep = args.plot is not None or not args.no_matched
+    results = evaluate_all(scenario, sweep=sweep, progress=say)
     summary = scenario_summary(scenario, size)
     if args.plot is not None:
         from quality_plot import write_plot
@@ -233,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     print()
     print(details(results))
+    if sweep:
+        print()
+        print(matched_section(results, summary))
     if args.plot is not None:
         print(f"\nplot written to {args.plot}")
     print(f"\nwall time {time.perf_counter() - wall:.1f} s")

@@ -14,9 +14,10 @@ from store.config import ConfigError
 
 BENCH_DIR = Path(__file__).resolve().parents[1] / "bench"
 
-BENCHMARKS = ("quality", "replay", "ingest", "detect")
+BENCHMARKS = ("quality", "real", "replay", "ingest", "detect")
 """The benchmarks `outage bench` runs: bench/<name>.py with a main(argv). The other modules
-in bench/ (quality_run, quality_score, quality_plot, peers) are their helpers."""
+in bench/ (quality_run, quality_score, quality_plot, matched, real_data, peers) are their
+helpers."""
 
 # name -> (module:function taking argv, one-line help). Each module owns its own parser.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -28,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("cli.replay:main", "offline causal detection over a counts CSV"),
     "simulate": ("cli.simulate:main", "write a seeded synthetic scenario (CSV + labels)"),
     "demo": ("cli.demo:main", "feed a synthetic stream of reports with outages"),
-    "bench": ("cli.main:bench_main", "run a benchmark: quality, ingest, detect, replay"),
+    "bench": ("cli.main:bench_main", "run a benchmark: quality, real, ingest, detect, replay"),
 }
 
 

@@ -32,7 +32,7 @@ class DowndetectorStyle(Peer):
     name = "downdetector_style"
     threshold = 5.0
     """-log10 of the Poisson upper-tail p-value needed: p < 1e-5."""
-    sweep = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 14.0)
+    sweep = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 14.0, 20.0, 30.0, 50.0)
 
     def prepare(self, service, leaf_keys, start_minute, reports, reporters):
         """Return per-country 15-minute counts, baselines and significance (-log10 p)."""

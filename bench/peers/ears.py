@@ -42,7 +42,7 @@ class EarsC2(Peer):
 
     name = "ears_c2"
     threshold = 3.0
-    sweep = (2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 12.0)
+    sweep = (2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0)
 
     def prepare(self, service, leaf_keys, start_minute, reports, reporters):
         """Return the C2 statistic, unit counts and baseline means of the service total."""
@@ -65,7 +65,7 @@ class EarsC3(EarsC2):
 
     name = "ears_c3"
     threshold = 2.0
-    sweep = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
+    sweep = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0)
 
     def statistic(self, state) -> np.ndarray:
         """Return the C3 statistic, shape (n_minutes,)."""

@@ -55,7 +55,7 @@ class Ewma3Sigma(Peer):
     name = "ewma_3sigma"
     threshold = 3.0
     """Sigmas above the EWMA mean."""
-    sweep = (2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0)
+    sweep = (2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 16.0)
 
     def prepare(self, service, leaf_keys, start_minute, reports, reporters):
         """Return the service's 5-minute run counts and the minute count."""

@@ -23,7 +23,7 @@ KEYS = {
 @pytest.mark.slow
 def test_json_end_to_end(capsys):
     main = runpy.run_path(str(QUALITY))["main"]
-    assert main(["--seed", "2", "--days", "7", "--services", "3", "--json"]) == 0
+    assert main(["--seed", "2", "--days", "7", "--services", "3", "--json", "--no-matched"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert list(doc["detectors"]) == NAMES
     for name, metrics in doc["detectors"].items():
@@ -40,4 +40,22 @@ def test_plot_is_self_contained(tmp_path, capsys):
     assert main(["--seed", "3", "--days", "5", "--services", "2", "--plot", str(out)]) == 0
     html = out.read_text()
     assert '<script src="https://cdn' not in html and "Recall vs false alarms" in html
-    assert "| ours |" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "| ours |" in text
+    assert "| detector | recall at 0.03 FA/svc-wk |" in text
+    assert "| ours: target FA / series-year | 0.01 | 0.1 | 1 | 10 | 100 | 1000 |" in text
+
+
+@pytest.mark.slow
+def test_json_keeps_its_keys_and_adds_the_matched_table(capsys):
+    main = runpy.run_path(str(QUALITY))["main"]
+    assert main(["--seed", "3", "--days", "5", "--services", "2", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert list(doc["detectors"]) == NAMES
+    for name, metrics in doc["detectors"].items():
+        assert KEYS <= set(metrics), name
+        assert set(metrics["matched"]) == {"0.03", "0.1", "0.3", "1.0", "3.0"}, name
+        assert len(metrics["sweep"]) >= 6, name
+    targets = [row["target_per_series_year"] for row in doc["calibration"]]
+    assert targets == [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0]
+    assert doc["scenario"]["series_equivalents_per_service"] > 1.0
