@@ -25,7 +25,7 @@ from tests.functional.test_faults import (
     kill_group,
     scheduler_proc,
     use_env,
-    wait_until,
+    wait_alive,
     worker_proc,
 )
 from tests.workers.helpers import Receiver, run_worker
@@ -108,7 +108,7 @@ def test_a_killed_workers_shards_move_within_two_cycles_without_duplicates(
                 and all(d is not None and d >= start + 2 for d in done)
             )
 
-        wait_until(settled, 120, "the two workers did not settle", *procs.values())
+        wait_alive(settled, 120, "the two workers did not settle", *procs.values())
         pid_a = procs["a"].pid
         mine = {s for s, o in owners(redis_conn).items() if f":{pid_a}:" in o}
         assert len(mine) == 2
@@ -134,10 +134,10 @@ def test_a_killed_workers_shards_move_within_two_cycles_without_duplicates(
                 None,
             )
 
-        record = wait_until(taken, 30, "the survivor did not take the shards", procs["b"])
+        record = wait_alive(taken, 30, "the survivor did not take the shards", procs["b"])
         took = record["at"] - killed_at
         assert took <= 2 * INTERVAL, f"shards taken {took:.1f} s after the kill"
-        wait_until(
+        wait_alive(
             lambda: all((status_minute(s) or 0) >= spike_at + 8 for s in SERVICES),
             60,
             "the survivor did not catch up",
