@@ -176,7 +176,7 @@ def test_unknown_service_is_a_404_page(seeded_client) -> None:
     assert resp.status_code == 404 and resp.mimetype == "text/html"
 
 
-def test_plotly_is_served_from_the_python_package_with_a_long_cache(seeded_client) -> None:
+def test_plotly_is_our_partial_bundle_with_a_long_cache(seeded_client) -> None:
     with seeded_client.get("/static/vendor/plotly.min.js") as resp:
         assert resp.status_code == 200
         assert resp.mimetype == "text/javascript"
@@ -343,3 +343,35 @@ def test_text_colours_meet_wcag_aa_contrast() -> None:
     for colour in figures.LEVEL_COLOURS.values():
         assert contrast(colour, "#ffffff") >= 4.5
     assert contrast(figures.REPORTS_COLOUR, "#ffffff") >= 3  # a graphic: 3:1 is enough
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/s/x", "/static/app.js", "/static/site.css", "/live/s/x.json"]
+)
+def test_text_answers_are_gzipped_for_clients_that_accept_it(seeded_client, path: str) -> None:
+    import gzip
+
+    with seeded_client.get(path) as plain:
+        plain.get_data()
+    packed = seeded_client.get(path, headers={"Accept-Encoding": "gzip, br"})
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in packed.headers["Vary"]
+    assert "Content-Encoding" not in plain.headers
+    body = gzip.decompress(packed.get_data())
+    if path.startswith("/static/"):
+        assert body == plain.get_data()
+    assert len(packed.get_data()) < len(body) / 2
+
+
+def test_the_plotly_bundle_is_compressed_once_and_still_answers_304(seeded_client) -> None:
+    import gzip
+
+    url = f"/static/vendor/plotly.min.js?v={pages.PLOTLY_VERSION}"
+    first = seeded_client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert first.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(first.get_data()) == pages.PLOTLY_JS.read_bytes()
+    assert len(first.get_data()) < 600_000
+    with seeded_client.get(
+        url, headers={"Accept-Encoding": "gzip", "If-None-Match": first.headers["ETag"]}
+    ) as again:
+        assert again.status_code == 304
