@@ -206,11 +206,10 @@ STEPS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)
 
 
 def series_window(hours: int, step: int, end: int) -> tuple[int, int]:
-    """Return (first, last) minute of a chart of `hours` ending at minute `end`, in whole
-    `step` buckets aligned to the clock (the current partial bucket is left out)."""
-    start = end - hours * 60 + 1
-    start -= start % step
-    return start, end - (end + 1) % step
+    """Return (first, last) minute of a chart of `hours` ending at minute `end`: exactly
+    hours * 60 / step whole buckets aligned to the clock (the running bucket is left out)."""
+    last = end - (end + 1) % step
+    return last + 1 - hours * 60, last
 
 
 @dataclass(frozen=True)
