@@ -200,7 +200,7 @@ def service_chart(
         )
     if series.reports:
         last = series.reports[-1]
-        if last is not None and math.isfinite(last):
+        if last is not None and math.isfinite(last) and last > 0:
             value_notes.append(
                 {
                     "x": x[-1],

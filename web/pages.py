@@ -32,7 +32,7 @@ from flask import (
 from markupsafe import Markup, escape
 from werkzeug.exceptions import NotFound
 
-from web import figures, maps, pagedata
+from web import figures, maps, pagedata, queries
 from web.errors import error_response, wants_json
 from web.extensions import outage
 from web.forms import report_form_for, subdivision_choices
@@ -409,6 +409,7 @@ def live_chart(slug: str):
     raw_after = request.args.get("after", "")
     after = int(raw_after) if raw_after.isdigit() else None
     chart = pagedata.chart_series(slug, hours, RANGES[hours], after=after)
+    first, _ = queries.series_window(hours, RANGES[hours], queries.last_complete_minute())
     s = chart.series
     clean = figures.clean_values
     return _json_with_etag(
@@ -421,7 +422,7 @@ def live_chart(slug: str):
             "current": None
             if chart.current is None
             else {"x": figures.utc_label(chart.current[0]), "y": round(chart.current[1], 3)},
-            "start": figures.utc_label(int(time.time()) // 60 * 60 - hours * 3600),
+            "start": figures.utc_label(first * 60),
         }
     )
 
