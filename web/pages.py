@@ -409,7 +409,7 @@ def live_chart(slug: str):
     raw_after = request.args.get("after", "")
     after = int(raw_after) if raw_after.isdigit() else None
     chart = pagedata.chart_series(slug, hours, RANGES[hours], after=after)
-    first, _ = queries.series_window(hours, RANGES[hours], queries.last_complete_minute())
+    first, _ = queries.series_window(hours, RANGES[hours], pagedata.last_minute())
     s = chart.series
     clean = figures.clean_values
     return _json_with_etag(
