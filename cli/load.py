@@ -1,4 +1,4 @@
-"""`outage load COUNTS.csv`: import a history of counts (DESIGN 3.2) into Redis.
+"""`outage load COUNTS.csv`: import a history of counts (the replay CSV) into Redis.
 
 The file is read twice: once to check every row (nothing is written if one is wrong), once
 to write. Rows for the same (minute, service, region, problem) are summed, as replay does;

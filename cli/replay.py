@@ -13,6 +13,9 @@ from detector.params import Params
 from detector.replay import CountsFormatError, Progress, parse_counts, read_counts_csv, replay_rows
 from store.config import ConfigError, load_detector_params, parse_detector_params
 
+HISTORY_HOURS = 24
+"""Below this much history a replay says that the detector is still learning."""
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -22,7 +25,11 @@ def _parser() -> argparse.ArgumentParser:
         "minute t uses only rows with minute <= t, through the same detector "
         "code as the live workers. Writes one JSON object per incident.",
     )
-    parser.add_argument("counts", help="counts CSV (DESIGN 3.2); '-' reads stdin")
+    parser.add_argument(
+        "counts",
+        help="counts CSV, header minute,service,region,problem,reports[,reporters], one row "
+        "per minute and series, absent rows meaning zero; '-' reads stdin",
+    )
     parser.add_argument(
         "--out", metavar="incidents.jsonl", help="write JSON Lines here instead of stdout"
     )
@@ -78,4 +85,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{time.perf_counter() - started:.1f} s with {described}: "
             f"{len(incidents)} incidents ({detail})"
         )
+        span_hours = (max(r[0] for r in rows) - min(r[0] for r in rows)) / 60 if rows else 0
+        if span_hours < HISTORY_HOURS:
+            say(
+                f"note: the counts cover {span_hours:.1f} hours; the detector first learns "
+                f"what is normal for each series, so give it at least {HISTORY_HOURS} hours "
+                "(better a week or more) of history before the period you want checked"
+            )
     return 0

@@ -1,9 +1,12 @@
 """The fields of a service-minute hash (`keys.minute_counts`): the one module that names them.
 
 A field is `<kind>|<region>|<problem>`: kind `r` counts raw reports, kind `u` counted
-(deduplicated) reporters; region `*` is unknown. Ingestion (the Lua script of
-web/report_store.py, which takes its prefixes from here), `outage load`, the demo and the
-tests write fields through these functions; detection and the charts read them with `parse`.
+(deduplicated) reporters; region `*` is unknown. Ingestion writes both for every leaf it
+touches (`u` may be 0: all duplicates); only loaded history without a `reporters` column has
+`r` alone, which readers take as "reporters unknown" and count the raw reports. Ingestion
+(the Lua script of web/report_store.py, which takes its prefixes from here), `outage load`,
+the demo and the tests write fields through these functions; detection and the charts read
+them with `parse`.
 """
 
 from __future__ import annotations

@@ -28,8 +28,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(test_config)
     Outage(settings).init_app(app)
 
-    from web import api, detection_api, errors, health, metrics, pages, reports, security
+    from web import api, compress, detection_api, errors, health, metrics, pages, reports, security
 
+    # First registered, so it runs last among the after_request hooks (Flask runs them in
+    # reverse) and compresses the final body of every answer.
+    compress.init_app(app)
     errors.init_app(app)
     security.init_app(app)
     for module in (health, metrics, api, reports, detection_api, pages):

@@ -29,8 +29,7 @@ bp = Blueprint("detection_api", __name__, url_prefix="/api/v1")
 MAX_HOURS = 168
 """Longest chart window, hours (also limited by OUTAGE_RETENTION_DAYS)."""
 
-STEPS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)
-"""Allowed chart steps, minutes (divisors of an hour, so buckets align to the clock)."""
+STEPS = queries.STEPS
 
 MAX_LIMIT = 1000
 """Most incidents or deliveries returned by one request."""
@@ -178,10 +177,7 @@ def service_series(slug: str):
     if step not in STEPS:
         raise ApiError(422, f"step must be one of {', '.join(map(str, STEPS))}", field="step")
     hours = min(hours, retention_hours)
-    end = last_complete_minute()
-    start = end - hours * 60 + 1
-    start -= start % step
-    end = end - (end + 1) % step  # whole buckets only: the current partial one is left out
+    start, end = queries.series_window(hours, step, last_complete_minute())
     body = queries.series(
         outage().redis, slug, region, problem, start, end, step, detector_params(outage().settings)
     )

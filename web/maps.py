@@ -51,6 +51,14 @@ class RegionRow:
     expected: float | None
     ratio: float | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+    colour_ratio: float | None = None
+    """The ratio the map colours by, when it is not `effective_ratio` (the all-services map
+    colours only by services with an incident)."""
+
+    @property
+    def shade(self) -> float:
+        """The colour-axis value of this row (see ratio_z)."""
+        return ratio_z(self.colour_ratio if self.colour_ratio is not None else self.effective_ratio)
 
     @property
     def effective_ratio(self) -> float | None:
@@ -179,7 +187,7 @@ def world_map(
             "locationmode": "ISO-3",
             "name": "Countries",
             "locations": [alpha3(r.region) for r in countries],
-            "z": [ratio_z(r.effective_ratio) for r in countries],
+            "z": [r.shade for r in countries],
             "customdata": _hover(countries),
             "hovertemplate": _hovertemplate(window_minutes),
             "zmin": 0,
@@ -202,7 +210,7 @@ def world_map(
                 "hovertemplate": _hovertemplate(window_minutes),
                 "marker": {
                     "size": [8 + 22 * math.sqrt(max(r.observed, 0) / top) for r in subs],
-                    "color": [ratio_z(r.effective_ratio) for r in subs],
+                    "color": [r.shade for r in subs],
                     "cmin": 0,
                     "cmax": RATIO_MAX_LOG2,
                     "colorscale": RATIO_SCALE,
@@ -239,7 +247,7 @@ def us_map(
             "locationmode": "USA-states",
             "name": "States",
             "locations": [r.region[3:] for r in states],
-            "z": [ratio_z(r.effective_ratio) for r in states],
+            "z": [r.shade for r in states],
             "customdata": _hover(states),
             "hovertemplate": _hovertemplate(window_minutes),
             "zmin": 0,

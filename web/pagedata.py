@@ -1,9 +1,10 @@
-"""What the pages read: the detection API's JSON, fetched in-process, turned into figure rows.
+"""What the pages read: the same query functions the API views call, turned into figure rows.
 
-Every reader tolerates missing data (an endpoint not deployed, a service with no reports
-yet, Redis down) by returning an empty result, so a page always renders; when Redis is
-unreachable `g.live_unavailable` is set once and later reads are skipped instead of each
-waiting for its own timeout.
+Pages never go through the API's views or its JSON: they call web/queries.py (and
+store/incidents.py) directly, with epoch times throughout. Every reader tolerates missing
+data (a service with no reports yet, Redis down) by returning an empty result, so a page
+always renders; when Redis is unreachable `g.live_unavailable` is set once and later reads
+are skipped instead of each waiting for its own timeout.
 """
 
 from __future__ import annotations
@@ -11,22 +12,27 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
-from flask import current_app, g, request
-from werkzeug.exceptions import HTTPException
+from flask import g
 
-from store import keys
+from detector import clock
+from detector.clock import iso_to_minute
+from store import incidents, keys
 from store.catalog import Catalog
 from store.connections import NoRedisConfigured
-from web import figures, maps
-from web.errors import ApiError
+from store.detectors import detector_params
+from web import figures, maps, queries
 from web.extensions import outage
 
 log = logging.getLogger("outage.web.pages")
+T = TypeVar("T")
+D = TypeVar("D")
 
 LEVELS: dict[str, dict[str, Any]] = {
     "unknown": {"rank": 0, "label": "No data"},
@@ -41,39 +47,16 @@ COMMENTS_SHOWN = 20
 """Recent comments on a service page."""
 
 
-def api_get(path: str, **query: Any) -> dict | None:
-    """GET one of our own API endpoints in-process and return its JSON, or None.
-
-    None means: no such endpoint (yet), a 4xx, live data unavailable, or an error in the
-    endpoint (logged): the page then shows that part empty instead of failing as a whole.
-    """
+def guarded(read: Callable[[], T], default: D) -> T | D:
+    """Run one Redis read for a page; on a Redis failure note it once and return default."""
     if g.get("live_unavailable"):
-        return None
-    app = current_app._get_current_object()
+        return default
     try:
-        endpoint, args = app.url_map.bind("localhost").match(path, method="GET")
-    except HTTPException:
-        return None
-    params = {k: v for k, v in query.items() if v is not None and v != ""}
-    remote = request.remote_addr if request else None
-    with app.test_request_context(
-        path, query_string=params, environ_base={"REMOTE_ADDR": remote or "127.0.0.1"}
-    ):
-        try:
-            resp = app.make_response(app.view_functions[endpoint](**args))
-        except (ApiError, HTTPException):
-            return None
-        except (redis.RedisError, NoRedisConfigured) as exc:
-            log.warning("live data unavailable for the pages: %s", exc)
-            g.live_unavailable = True
-            return None
-        except Exception:  # one broken endpoint must not take the whole page down
-            log.exception("page data from %s failed", path)
-            return None
-    if resp.status_code != 200:
-        return None
-    body = resp.get_json(silent=True)
-    return body if isinstance(body, dict) else None
+        return read()
+    except (redis.RedisError, NoRedisConfigured) as exc:
+        log.warning("live data unavailable for the pages: %s", exc)
+        g.live_unavailable = True
+        return default
 
 
 def _num(value: Any, default: float = 0.0) -> float:
@@ -85,52 +68,106 @@ def _num(value: Any, default: float = 0.0) -> float:
 
 
 def to_epoch(value: Any) -> int | None:
-    """Read epoch seconds, milliseconds, minutes or an ISO 8601 string as epoch seconds."""
-    if value is None or isinstance(value, bool):
+    """Read a stored ISO 8601 UTC minute (incidents, comments) as epoch seconds, or None."""
+    if not isinstance(value, str):
         return None
-    if isinstance(value, int | float):
-        v = float(value)
-        if v > 1e11:  # milliseconds
-            return int(v // 1000)
-        if v < 1e8:  # epoch minutes
-            return int(v * 60)
-        return int(v)
     try:
-        stamp = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        return iso_to_minute(value) * 60
     except ValueError:
-        return None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=UTC)
-    return int(stamp.timestamp())
+        try:
+            stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return int(stamp.timestamp()) if stamp.tzinfo else None
 
 
-def parse_series(body: Mapping | None) -> figures.Series:
-    """Turn the series endpoint's JSON (timestamps, reports, expected, upper) into a Series."""
-    times = (body or {}).get("timestamps")
-    if not isinstance(times, list) or not times:
-        return figures.Series(times=(), reports=())
-    epochs = [to_epoch(t) for t in times]
-    keep = [i for i, t in enumerate(epochs) if t is not None]
+def statuses(slugs: list[str]) -> dict[str, dict]:
+    """Read the stored status of each service, parsed for the pages."""
+    found = guarded(lambda: queries.statuses(outage().redis, slugs), None)
+    if found is None:  # Redis unreachable: say nothing rather than "no problems"
+        return {slug: parse_status(None) for slug in slugs}
+    return {slug: parse_status(found.get(slug) or queries.empty_status()) for slug in slugs}
 
-    def column(name: str) -> list[float]:
-        values = body.get(name)
-        if not isinstance(values, list) or len(values) != len(times):
-            return []
-        out = [_num(values[i], math.nan) for i in keep]
-        return out if any(math.isfinite(v) for v in out) else []
 
-    return figures.Series(
-        times=[epochs[i] for i in keep],
-        reports=column("reports") or [0.0] * len(keep),
-        baseline=column("expected"),
-        upper=column("upper"),
+@dataclass(frozen=True)
+class Chart:
+    """A chart's series with its bucket width and the running (partial) bucket."""
+
+    series: figures.Series
+    step: int
+    current: tuple[int, float] | None = None
+    """(epoch seconds at which the running bucket starts, counted reports so far)."""
+
+
+def last_minute() -> int:
+    """The last complete minute, as detection and the API's series read it (after the
+    grace for late reports)."""
+    return clock.last_complete_minute(time.time(), outage().settings.detect_grace)
+
+
+def chart_series(slug: str, hours: int, step: int, *, after: int | None = None) -> Chart:
+    """Read a service's chart: whole `step`-minute buckets over `hours` up to the last
+    complete minute, plus the running bucket (it includes the current minute). `after`
+    (epoch seconds) keeps only buckets starting at or after it (live updates)."""
+    ext = outage()
+    last = last_minute()
+    start, end = queries.series_window(hours, step, last)
+    if after is not None:
+        start = max(start, after // 60 - (after // 60) % step)
+
+    def read() -> Chart:
+        params = detector_params(ext.settings)
+        data = queries.series_data(ext.redis, slug, None, None, start, end, step, params)
+        now = int(time.time() // 60)  # the running bucket includes the minute still going
+        running = queries.current_counted(ext.redis, slug, None, None, end + 1, max(now, end + 1))
+        return Chart(
+            figures.Series(
+                times=[int(m) * 60 for m in data.minutes],
+                reports=data.counted.tolist(),
+                baseline=[] if data.expected is None else data.expected.tolist(),
+                upper=[] if data.upper is None else data.upper.tolist(),
+            ),
+            step,
+            ((end + 1) * 60, running),
+        )
+
+    return guarded(read, Chart(figures.Series(times=(), reports=()), step))
+
+
+def region_rows(slug: str, level: str) -> tuple[list[maps.RegionRow], int]:
+    """Read observed, expected and ratio per region of a level ("country" or "US")."""
+    ext = outage()
+
+    def read() -> dict:
+        params = detector_params(ext.settings)
+        return queries.region_map(ext.redis, slug, level, last_minute(), params)
+
+    body = guarded(read, {})
+    return parse_regions(body), int(body.get("window_minutes") or queries.MAP_WINDOW)
+
+
+def incident_list(
+    service: str | None = None,
+    active: bool | None = None,
+    since_seconds: int | None = None,
+    limit: int = 100,
+) -> list[dict]:
+    """Read incidents newest first (the stored documents the API also serves)."""
+    return guarded(
+        lambda: incidents.query(
+            outage().redis,
+            active=active,
+            service=service,
+            since_seconds=since_seconds,
+            limit=limit,
+        ),
+        [],
     )
 
 
-def parse_status(body: Mapping | None) -> dict:
-    """Pick the level, onset and evidence out of a service (`status` object inside)."""
-    inner = (body or {}).get("status")
-    inner = inner if isinstance(inner, dict) else {}
+def parse_status(doc: Mapping | None) -> dict:
+    """Pick the level, onset and evidence out of a stored status document."""
+    inner = doc if isinstance(doc, Mapping) else {}
     level = inner.get("level")
     level = level if level in LEVELS else "unknown"
     incident = inner.get("incident") if isinstance(inner.get("incident"), dict) else {}
@@ -138,7 +175,7 @@ def parse_status(body: Mapping | None) -> dict:
     return {
         "level": level,
         "learning": learning,
-        "since": incident.get("started_at"),
+        "since": to_epoch(incident.get("started_at")),
         "observed": None if inner.get("observed") is None else _num(inner["observed"]),
         "expected": None if inner.get("expected") is None else _num(inner["expected"]),
         "window": int(_num(inner.get("window_minutes"), 15)) or 15,
@@ -150,7 +187,7 @@ def parse_status(body: Mapping | None) -> dict:
 
 
 def parse_regions(body: Mapping | None) -> list[maps.RegionRow]:
-    """Turn the map endpoint's JSON into map rows (observed and expected over its window)."""
+    """Turn a region map (queries.region_map) into map rows."""
     raw = (body or {}).get("regions")
     rows = []
     for item in raw if isinstance(raw, list) else []:
@@ -185,15 +222,10 @@ def problem_rows(status: Mapping, labels: Mapping[str, str]) -> list[maps.Proble
     return rows
 
 
-def _incidents(body: Mapping | None) -> list[dict]:
-    items = (body or {}).get("incidents")
-    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
-
-
-def service_spans(body: Mapping | None) -> list[figures.Span]:
+def service_spans(found: list[dict]) -> list[figures.Span]:
     """Incident spans for a service chart."""
     spans = []
-    for inc in _incidents(body):
+    for inc in found:
         start = to_epoch(inc.get("started_at"))
         if start is None:
             continue
@@ -209,12 +241,13 @@ def service_spans(body: Mapping | None) -> list[figures.Span]:
     return spans
 
 
-def incident_rows(body: Mapping | None, catalog: Catalog) -> list[dict]:
-    """Rows of the incidents table."""
+def incident_rows(found: list[dict], catalog: Catalog) -> list[dict]:
+    """Rows of the incidents table, with service, problem and region names."""
     rows = []
-    for inc in _incidents(body):
+    for inc in found:
         slug = str(inc.get("service") or "")
         svc = catalog.get(slug)
+        labels = {p.slug: p.label for p in svc.problems} if svc else {}
         start, end = to_epoch(inc.get("started_at")), to_epoch(inc.get("ended_at"))
         minutes = None
         if start is not None:
@@ -233,8 +266,8 @@ def incident_rows(body: Mapping | None, catalog: Catalog) -> list[dict]:
                 "minutes": minutes,
                 "peak": _num(inc.get("peak_per_min")),
                 "expected": _num(inc.get("expected_per_min")),
-                "regions": [str(r) for r in (inc.get("regions") or [])][:6],
-                "problems": [str(p) for p in (inc.get("problems") or [])][:4],
+                "regions": [maps.region_name(str(r)) for r in (inc.get("regions") or [])][:6],
+                "problems": [labels.get(str(p), str(p)) for p in (inc.get("problems") or [])][:4],
             }
         )
     return rows
@@ -242,14 +275,7 @@ def incident_rows(body: Mapping | None, catalog: Catalog) -> list[dict]:
 
 def comments(slug: str, labels: Mapping[str, str], n: int = COMMENTS_SHOWN) -> list[dict]:
     """Recent comments of a service, newest first, as plain text (templates escape them)."""
-    if g.get("live_unavailable"):
-        return []
-    try:
-        raw = outage().redis.lrange(keys.comments(slug), 0, n - 1)
-    except (redis.RedisError, NoRedisConfigured) as exc:
-        log.warning("comments unavailable: %s", exc)
-        g.live_unavailable = True
-        return []
+    raw = guarded(lambda: outage().redis.lrange(keys.comments(slug), 0, n - 1), [])
     out = []
     for item in raw:
         try:

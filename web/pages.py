@@ -1,22 +1,22 @@
 """Human pages: services, a service's live chart and maps, the outage map, incidents, API docs.
 
-Pages read the same JSON the detection API serves (dispatched in-process through
-`pagedata.api_get`), so a page never disagrees with the API. `/live/...` answers the data of a
-page (figures and texts) with an ETag; static/app.js polls it and the series endpoint.
+Pages read through the same query functions as the API views (`web/pagedata.py` over
+`web/queries.py`), so a page never disagrees with the API. A page's data is sent once, in
+the page; `/live/...` answers what changed since (figures and texts, with an ETag), and a
+chart's live poll asks only for buckets after the last one it has.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import TypeVar
 
-import plotly
 from flask import (
     Blueprint,
     Flask,
@@ -30,25 +30,40 @@ from flask import (
     url_for,
 )
 from markupsafe import Markup, escape
+from werkzeug.exceptions import NotFound
 
-from web import figures, maps, pagedata
+from web import figures, maps, pagedata, queries
+from web.errors import error_response, wants_json
 from web.extensions import outage
-from web.forms import report_form_for
-from web.pagedata import LEVELS, api_get
+from web.forms import report_form_for, subdivision_choices
+from web.pagedata import LEVELS
 
 bp = Blueprint("pages", __name__)
 T = TypeVar("T")
 
-PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
-"""plotly.js as bundled inside the plotly Python package: the version plotly.py was built for."""
+PLOTLY_JS = Path(__file__).resolve().parent / "static" / "vendor" / "plotly.min.js"
+"""Our partial plotly.js bundle (scatter, bar, choropleth, scattergeo): web/plotly_bundle."""
 
-PLOTLY_VERSION = version("plotly")
+
+def _bundle_version() -> str:
+    with PLOTLY_JS.open("rb") as f:
+        found = re.search(rb"plotly\.js v([0-9][0-9A-Za-z.+-]*)", f.read(200))
+    return found.group(1).decode() if found else "0"
+
+
+PLOTLY_VERSION = _bundle_version()
+"""The plotly.js version of the bundle (from its banner), which versions its URL."""
 
 POLL_SERIES_MS = 5000
-"""How often a chart asks the series endpoint for new minutes (If-None-Match keeps it cheap)."""
+"""How often a chart asks for new buckets (If-None-Match keeps it cheap)."""
 
 POLL_PAGE_MS = 15000
 """How often a page refreshes its maps, status and comments (one detection cycle)."""
+
+RANGES = {6: 1, 24: 5, 168: 30}
+"""Chart ranges a page offers, hours -> minutes per point (24 hours is the default)."""
+
+DEFAULT_HOURS = 24
 
 SPARK_STEP = 15
 """Minutes per point of the sparklines on the service list."""
@@ -65,13 +80,27 @@ LONG_CACHE = 365 * 86400
 
 
 def init_app(app: Flask) -> None:
-    """Register the template helpers the pages use."""
+    """Register the template helpers the pages use and the site's 404 page."""
     app.add_template_filter(utc_time, "utc")
     app.add_template_filter(iso_time, "iso")
     app.add_template_global(plotly_url, "plotly_url")
     app.add_template_global(LEVELS, "LEVELS")
     app.add_template_global(maps.region_name, "region_name")
     app.add_template_filter(code_spans, "code_spans")
+    app.add_template_filter(figure_hash, "figure_hash")
+    app.register_error_handler(404, not_found)
+
+
+def not_found(exc: NotFound):
+    """Answer a 404 with the site's header and navigation (JSON for API clients)."""
+    message = exc.description or "Not found"
+    if wants_json():
+        return error_response(404, message)
+    if message == NotFound.description:
+        message = "There is no page at this address."
+    resp = Response(render_template("404.html", message=message), status=404)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 def _stamp(value) -> datetime | None:
@@ -80,11 +109,8 @@ def _stamp(value) -> datetime | None:
         return None
     if isinstance(value, int | float):
         return datetime.fromtimestamp(float(value), UTC)
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    seconds = pagedata.to_epoch(str(value))
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
 def utc_time(value, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
@@ -112,9 +138,21 @@ def plotly_url() -> str:
 
 @bp.get("/static/vendor/plotly.min.js")
 def plotly_js() -> Response:
-    """Serve plotly.js from the plotly package's own bundle (never a CDN)."""
+    """Serve our partial plotly.js bundle (never a CDN), cached for a year."""
     resp = send_file(PLOTLY_JS, mimetype="text/javascript", conditional=True, max_age=LONG_CACHE)
     resp.headers["Cache-Control"] = f"public, max-age={LONG_CACHE}, immutable"
+    return resp
+
+
+@bp.get("/regions/<country>.json")
+def regions_json(country: str) -> Response:
+    """The states or regions of a country for the report form (its script fills the list)."""
+    code = country.upper() if re.fullmatch(r"[A-Za-z]{2}", country) else ""
+    resp = Response(
+        json.dumps({"country": code, "regions": subdivision_choices(code)}),
+        mimetype="application/json",
+    )
+    resp.headers["Cache-Control"] = "public, max-age=86400"
     return resp
 
 
@@ -130,6 +168,19 @@ def shared(name: str, build: Callable[[], T]) -> T:
     if not g.get("live_unavailable"):
         _shared[name] = (now, value)
     return value
+
+
+def figure_hash(fig: dict | None) -> str:
+    """A short hash of a figure: the page and its live poll name figures the client has."""
+    raw = json.dumps(fig, separators=(",", ":"), sort_keys=True)
+    return hashlib.sha1(raw.encode()).hexdigest()[:12]
+
+
+def changed_figures(figs: dict[str, dict]) -> dict:
+    """The live answer's figures, less those the client says it has (`?have=h1,h2`)."""
+    have = set(request.args.get("have", "").split(","))
+    hashes = {k: figure_hash(v) for k, v in figs.items()}
+    return {"hashes": hashes, "figures": {k: v for k, v in figs.items() if hashes[k] not in have}}
 
 
 def _json_with_etag(body: dict) -> Response:
@@ -163,19 +214,11 @@ def index_data(query: str = "") -> dict:
 def service_rows() -> list[dict]:
     """Every service's level, sparkline and reports in the last hour, problems first."""
     catalog = outage().catalog
-    listed = api_get("/api/v1/services") or {}
-    state = {
-        s.get("slug"): pagedata.parse_status(s)
-        for s in listed.get("services", [])
-        if isinstance(s, dict)
-    }
+    state = pagedata.statuses(catalog.slugs())
     rows = []
     for order, svc in enumerate(catalog.services):
-        status = state.get(svc.slug) or pagedata.parse_status({})
-        series = pagedata.parse_series(
-            api_get(f"/api/v1/services/{svc.slug}/series", hours=24, step=SPARK_STEP)
-        )
-        hour = 60 // SPARK_STEP
+        status = state[svc.slug]
+        series = pagedata.chart_series(svc.slug, 24, SPARK_STEP).series
         rows.append(
             {
                 "slug": svc.slug,
@@ -184,12 +227,10 @@ def service_rows() -> list[dict]:
                 "level": status["level"],
                 "label": LEVELS[status["level"]]["label"],
                 "order": order,
-                "reports_hour": round(sum(series.reports[-hour:])),
-                "sparkline": (
-                    figures.sparkline(series, status["level"], minutes=SPARK_STEP)
-                    if series.times
-                    else None
-                ),
+                "reports_hour": round(sum(series.reports[-60 // SPARK_STEP :])),
+                "sparkline": Markup(figures.sparkline_svg(series, status["level"], SPARK_STEP))
+                if series.times
+                else None,
             }
         )
     rows.sort(key=lambda r: (-LEVELS[r["level"]]["rank"], r["order"]))
@@ -199,7 +240,9 @@ def service_rows() -> list[dict]:
 @bp.get("/")
 def index():
     data = index_data(request.args.get("q", "")[:100])
-    return render_template("index.html", live_url=url_for("pages.live_index"), **data)
+    return render_template(
+        "index.html", live_url=url_for("pages.live_index"), poll_page_ms=POLL_PAGE_MS, **data
+    )
 
 
 @bp.get("/live/index.json")
@@ -207,8 +250,10 @@ def live_index():
     data = index_data()
     return _json_with_etag(
         {
-            "figures": {
-                f"spark-{r['slug']}": r["sparkline"] for r in data["services"] if r["sparkline"]
+            "svgs": {
+                f"spark-{r['slug']}": str(r["sparkline"])
+                for r in data["services"]
+                if r["sparkline"]
             },
             "badges": {
                 f"badge-{r['slug']}": {"level": r["level"], "label": r["label"]}
@@ -236,28 +281,53 @@ def status_sentence(name: str, status: dict) -> str:
 
 def region_maps(slug: str) -> tuple[list[maps.RegionRow], list[maps.RegionRow], int]:
     """Countries of a service, plus the states or regions of its busiest countries."""
-    body = api_get(f"/api/v1/services/{slug}/map", level="country") or {}
-    countries = pagedata.parse_regions(body)
+    countries, window = pagedata.region_rows(slug, "country")
     busiest = sorted((r for r in countries if r.observed > 0), key=lambda r: -r.observed)
     subs: list[maps.RegionRow] = []
     for country in busiest[:SUBDIVISION_COUNTRIES]:
-        body_sub = api_get(f"/api/v1/services/{slug}/map", level=country.region)
-        subs.extend(r for r in pagedata.parse_regions(body_sub) if "-" in r.region)
-    return countries, subs, int(body.get("window_minutes") or 15)
+        rows, _ = pagedata.region_rows(slug, country.region)
+        subs.extend(r for r in rows if "-" in r.region)
+    return countries, subs, window
 
 
 def _by_ratio(rows: list[maps.RegionRow]) -> list[maps.RegionRow]:
     return sorted(rows, key=lambda r: (-(r.effective_ratio or 0.0), -r.observed, r.region))
 
 
-def service_data(slug: str) -> dict:
+def chosen_hours() -> int:
+    """The chart range a page was asked for (`?hours=`), else the default."""
+    raw = request.args.get("hours", "")
+    return int(raw) if raw.isdigit() and int(raw) in RANGES else DEFAULT_HOURS
+
+
+def chart_figure(slug: str, hours: int) -> tuple[dict, pagedata.Chart]:
+    """A service's chart figure over `hours` with its incident spans and running bucket."""
+    chart = pagedata.chart_series(slug, hours, RANGES[hours])
+    since = int(time.time()) - hours * 3600
+    spans = pagedata.service_spans(pagedata.incident_list(service=slug, since_seconds=since))
+    fig = figures.service_chart(chart.series, spans, step=chart.step, current=chart.current)
+    return fig, chart
+
+
+def others_with_problems(slug: str) -> list[dict]:
+    """Other services with reported problems now, most severe first."""
+    return [
+        r
+        for r in shared("index", service_rows)
+        if r["slug"] != slug and LEVELS[r["level"]]["rank"] >= 2
+    ][:8]
+
+
+def service_data(slug: str, hours: int = DEFAULT_HOURS) -> dict:
     """Everything the service page shows: status, chart, table, maps, problems, comments."""
     svc = outage().catalog.get(slug)
     if svc is None:
         abort(404, f"There is no service called {slug!r}.")
-    status = pagedata.parse_status(api_get(f"/api/v1/services/{slug}"))
-    series = pagedata.parse_series(api_get(f"/api/v1/services/{slug}/series", hours=24))
-    incidents = api_get("/api/v1/incidents", service=slug, since=_day_ago())
+    status = pagedata.statuses([slug])[slug]
+    chart, data = chart_figure(slug, hours)
+    series = data.series
+    per_hour = 60 // data.step
+    running = data.current[1] if data.current else 0.0
     countries, subs, window = region_maps(slug)
     states = [r for r in subs if r.region.startswith("US-")]
     labels = {p.slug: p.label for p in svc.problems}
@@ -267,11 +337,13 @@ def service_data(slug: str) -> dict:
         "status": status,
         "sentence": status_sentence(svc.name, status),
         "label": LEVELS[status["level"]]["label"],
-        "reports_15": round(sum(series.reports[-15:])),
-        "reports_hour": round(sum(series.reports[-60:])),
-        "chart": figures.service_chart(series, pagedata.service_spans(incidents)),
+        "reports_hour": round(sum(series.reports[-per_hour:]) + running),
+        "chart": chart,
+        "hours": hours,
+        "ranges": list(RANGES),
+        "step": data.step,
         "has_series": bool(series.times),
-        "table": figures.table_rows(series) if series.times else [],
+        "table": figures.table_rows(series, max(15, data.step)) if series.times else [],
         "world": maps.world_map(countries + subs, window_minutes=window),
         "us": maps.us_map(states, window_minutes=window) if states else None,
         "window": window,
@@ -279,18 +351,14 @@ def service_data(slug: str) -> dict:
         "problem_rows": problems,
         "regions": _by_ratio(countries + subs)[:12],
         "comments": pagedata.comments(slug, labels),
-        "series_url": f"/api/v1/services/{slug}/series?hours=24",
+        "others": others_with_problems(slug),
+        "chart_url": url_for("pages.live_chart", slug=slug, hours=hours),
     }
-
-
-def _day_ago() -> str:
-    now = datetime.now(UTC).timestamp()
-    return datetime.fromtimestamp(now - 86400, UTC).strftime("%Y-%m-%dT%H:%M:00Z")
 
 
 @bp.get("/s/<slug>")
 def service(slug: str):
-    data = service_data(slug)
+    data = service_data(slug, chosen_hours())
     return render_template(
         "service.html",
         form=report_form_for(data["service"]),
@@ -301,20 +369,77 @@ def service(slug: str):
     )
 
 
+@bp.get("/s/<slug>/thanks")
+def thanks(slug: str):
+    """After a report (the form redirects here): what was counted, and the chart with the
+    reporter's own report in the running bucket."""
+    svc = outage().catalog.get(slug)
+    if svc is None:
+        abort(404, f"There is no service called {slug!r}.")
+    labels = {p.slug: p.label for p in svc.problems}
+    problem = request.args.get("problem", "")
+    region = request.args.get("region", "")
+    chart, _ = chart_figure(slug, DEFAULT_HOURS)
+    resp = Response(
+        render_template(
+            "thanks.html",
+            service=svc,
+            duplicate=request.args.get("counted") == "0",
+            problem_label=labels.get(problem, ""),
+            region_name=maps.region_name(region)
+            if re.fullmatch(r"[A-Z]{2}(-[A-Z0-9]{1,3})?", region)
+            else "",
+            dedup_minutes=max(1, outage().settings.dedup_seconds // 60),
+            chart=chart,
+            chart_url=url_for("pages.live_chart", slug=slug, hours=DEFAULT_HOURS),
+            poll_series_ms=POLL_SERIES_MS,
+        )
+    )
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.get("/live/s/<slug>/chart.json")
+def live_chart(slug: str):
+    """The chart's buckets from `after` (epoch seconds) on, and the running bucket: what a
+    chart needs to move forward without reloading its whole figure."""
+    if outage().catalog.get(slug) is None:
+        abort(404)
+    hours = chosen_hours()
+    raw_after = request.args.get("after", "")
+    after = int(raw_after) if raw_after.isdigit() else None
+    chart = pagedata.chart_series(slug, hours, RANGES[hours], after=after)
+    first, _ = queries.series_window(hours, RANGES[hours], pagedata.last_minute())
+    s = chart.series
+    clean = figures.clean_values
+    return _json_with_etag(
+        {
+            "x": [figures.utc_label(t) for t in s.times],
+            "reports": clean(s.reports),
+            "expected": clean(s.baseline) if s.baseline else None,
+            "upper": clean(s.upper) if s.upper else None,
+            "lower": clean(figures.lower_band(s)) if s.baseline and s.upper else None,
+            "current": None
+            if chart.current is None
+            else {"x": figures.utc_label(chart.current[0]), "y": round(chart.current[1], 3)},
+            "start": figures.utc_label(first * 60),
+        }
+    )
+
+
 @bp.get("/live/s/<slug>.json")
 def live_service(slug: str):
     data = service_data(slug)
-    figs = {"chart": data["chart"], "map-world": data["world"]}
+    figs = {"map-world": data["world"]}
     if data["us"]:
         figs["map-us"] = data["us"]
     if data["problems"]:
         figs["problems"] = data["problems"]
     return _json_with_etag(
         {
-            "figures": figs,
+            **changed_figures(figs),
             "texts": {
                 "status-sentence": data["sentence"],
-                "count-15": str(data["reports_15"]),
                 "count-hour": str(data["reports_hour"]),
             },
             "badges": {"status-badge": {"level": data["status"]["level"], "label": data["label"]}},
@@ -328,7 +453,6 @@ def live_service(slug: str):
                 }
                 for c in data["comments"]
             ],
-            "series_url": data["series_url"],
         }
     )
 
@@ -340,22 +464,34 @@ def map_data() -> dict:
 
 
 def all_regions() -> dict:
-    """Reports per region summed over every service, with the most affected service."""
+    """Reports per region summed over every service. A region is coloured, and names a
+    service "most affected", only for services with an incident now that are above normal
+    there."""
+    catalog = outage().catalog
+    state = pagedata.statuses(catalog.slugs())
     totals: dict[str, dict] = {}
     window = 15
-    for svc in outage().catalog.services:
+    for svc in catalog.services:
+        troubled = LEVELS[state[svc.slug]["level"]]["rank"] >= 2
         countries, subs, window = region_maps(svc.slug)
         for row in countries + subs:
             acc = totals.setdefault(
-                row.region, {"observed": 0.0, "expected": None, "worst": "", "worst_ratio": 0.0}
+                row.region, {"observed": 0.0, "expected": None, "worst": "", "worst_ratio": 1.0}
             )
             acc["observed"] += row.observed
             if row.expected is not None:
                 acc["expected"] = (acc["expected"] or 0.0) + row.expected
-            if row.observed > 0 and (row.effective_ratio or 0.0) > acc["worst_ratio"]:
-                acc["worst"], acc["worst_ratio"] = svc.name, row.effective_ratio
+            ratio = row.effective_ratio or 0.0
+            if troubled and row.observed > 0 and ratio > acc["worst_ratio"]:
+                acc["worst"], acc["worst_ratio"] = svc.name, ratio
     rows = [
-        maps.RegionRow(code, v["observed"], v["expected"], extra={"worst": v["worst"]})
+        maps.RegionRow(
+            code,
+            v["observed"],
+            v["expected"],
+            extra={"worst": v["worst"]},
+            colour_ratio=v["worst_ratio"] if v["worst"] else 0.0,
+        )
         for code, v in totals.items()
     ]
     states = [r for r in rows if r.region.startswith("US-")]
@@ -378,12 +514,12 @@ def map_page():
 @bp.get("/live/map.json")
 def live_map():
     data = map_data()
-    return _json_with_etag({"figures": {"map-world": data["world"], "map-us": data["us"]}})
+    return _json_with_etag(changed_figures({"map-world": data["world"], "map-us": data["us"]}))
 
 
 # -------------------------------------------------------------------------- incidents
-@bp.get("/incidents")
-def incidents_page():
+def incidents_data() -> dict:
+    """The incidents table under the filters of the query string."""
     catalog = outage().catalog
     service = request.args.get("service", "")
     service = service if catalog.get(service) else ""
@@ -393,23 +529,38 @@ def incidents_page():
     seconds = pagedata.since_seconds(since)
     if seconds is None:
         since = ""
-    query = {
-        "service": service or None,
-        "active": active or None,
-        "since": iso_time(seconds) if seconds is not None else None,
+    found = pagedata.incident_list(
+        service=service or None,
+        active=None if not active else active == "true",
+        since_seconds=seconds,
+    )
+    return {
+        "rows": pagedata.incident_rows(found, catalog),
+        "services": catalog.services,
+        "chosen": {"service": service, "active": active, "since": since},
     }
-    rows = pagedata.incident_rows(api_get("/api/v1/incidents", **query) or {}, catalog)
+
+
+@bp.get("/incidents")
+def incidents_page():
     return render_template(
         "incidents.html",
-        rows=rows,
-        services=catalog.services,
-        chosen={"service": service, "active": active, "since": since},
+        live_url=url_for("pages.live_incidents", **request.args),
+        poll_page_ms=POLL_PAGE_MS,
+        **incidents_data(),
     )
+
+
+@bp.get("/live/incidents.json")
+def live_incidents():
+    html = render_template("_incident_rows.html", **incidents_data())
+    return _json_with_etag({"html": {"incident-rows": html}})
 
 
 # -------------------------------------------------------------------------------- api
 @bp.get("/api")
 def api_page():
-    spec = api_get("/api/v1/openapi.json")
-    ops, info = pagedata.openapi_operations(spec)
+    from web.openapi import document
+
+    ops, info = pagedata.openapi_operations(document())
     return render_template("api.html", operations=ops, info=info, base=request.host_url.rstrip("/"))

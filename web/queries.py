@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -200,6 +201,72 @@ def _rounded(values: Iterable[float]) -> list[float | None]:
     return [round(float(v), 3) if math.isfinite(v) else None for v in values]
 
 
+STEPS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)
+"""Allowed chart steps, minutes (divisors of an hour, so buckets align to the clock)."""
+
+
+def series_window(hours: int, step: int, end: int) -> tuple[int, int]:
+    """Return (first, last) minute of a chart of `hours` ending at minute `end`: exactly
+    hours * 60 / step whole buckets aligned to the clock (the running bucket is left out)."""
+    last = end - (end + 1) % step
+    return last + 1 - hours * 60, last
+
+
+@dataclass(frozen=True)
+class SeriesData:
+    """A chart series per `step`-minute bucket: counted and raw reports, expected and upper
+    (None without a baseline), bucket starts as epoch minutes."""
+
+    start: int
+    step: int
+    counted: np.ndarray
+    raw: np.ndarray
+    expected: np.ndarray | None
+    upper: np.ndarray | None
+
+    @property
+    def minutes(self) -> np.ndarray:
+        """Epoch minute at which each bucket starts."""
+        return self.start + self.step * np.arange(len(self.counted), dtype=np.int64)
+
+
+def series_data(
+    conn: redis.Redis,
+    service: str,
+    region: str | None,
+    problem: str | None,
+    start: int,
+    end: int,
+    step: int,
+    params: Any = None,
+) -> SeriesData:
+    """Read a chart series: per `step` minutes from `start` (aligned) to `end` inclusive.
+
+    The upper band of a bucket adds the per-minute band widths in quadrature (minutes
+    treated as independent), which is exact for step 1.
+    """
+    counted, raw = scope_series(conn, service, region, problem, start, end)
+    minutes = np.arange(start, end + 1, dtype=np.int64)
+    detector, _ = load_detector(conn, service, BAND_CACHE, for_bands=True, params=params)
+    got = band(detector, (region or "*", problem or "*"), minutes)
+    expected = upper = None
+    if got is not None:
+        exp_minute, up_minute = got
+        width = np.maximum(up_minute - exp_minute, 0.0)
+        expected = _bucket(exp_minute, step)
+        upper = expected + np.sqrt(_bucket(width * width, step))
+    return SeriesData(start, step, _bucket(counted, step), _bucket(raw, step), expected, upper)
+
+
+def current_counted(
+    conn: redis.Redis, service: str, region: str | None, problem: str | None, start: int, now: int
+) -> float:
+    """Return the counted reports of minutes start..now, the last one still running (the
+    chart's partial bucket, so a reporter sees their own report at once)."""
+    counted, _ = scope_series(conn, service, region, problem, start, now)
+    return float(counted.sum())
+
+
 def series(
     conn: redis.Redis,
     service: str,
@@ -210,37 +277,22 @@ def series(
     step: int,
     params: Any = None,
 ) -> dict[str, Any]:
-    """Return a chart series: per `step` minutes from `start` (aligned) to `end` inclusive,
-    counted reports, raw reports, expected and upper band (None without a baseline).
-
-    The upper band of a bucket adds the per-minute band widths in quadrature (minutes
-    treated as independent), which is exact for step 1.
-    """
-    counted, raw = scope_series(conn, service, region, problem, start, end)
-    minutes = np.arange(start, end + 1, dtype=np.int64)
-    detector, _ = load_detector(conn, service, BAND_CACHE, for_bands=True, params=params)
-    got = band(detector, (region or "*", problem or "*"), minutes)
-    body: dict[str, Any] = {
+    """Return the series endpoint's JSON: `series_data` with ISO 8601 timestamps."""
+    data = series_data(conn, service, region, problem, start, end, step, params)
+    n = len(data.counted)
+    return {
         "service": service,
         "region": region or "*",
         "problem": problem or "*",
         "step": step,
         "start": minute_to_iso(start),
         "end": minute_to_iso(end + 1),
-        "timestamps": [minute_to_iso(int(m)) for m in minutes[::step]],
-        "reports": _rounded(_bucket(counted, step)),
-        "raw_reports": _rounded(_bucket(raw, step)),
+        "timestamps": [minute_to_iso(int(m)) for m in data.minutes],
+        "reports": _rounded(data.counted),
+        "raw_reports": _rounded(data.raw),
+        "expected": [None] * n if data.expected is None else _rounded(data.expected),
+        "upper": [None] * n if data.upper is None else _rounded(data.upper),
     }
-    if got is None:
-        body["expected"] = [None] * len(body["timestamps"])
-        body["upper"] = [None] * len(body["timestamps"])
-    else:
-        expected, upper = got
-        width = np.maximum(upper - expected, 0.0)
-        exp_b = _bucket(expected, step)
-        body["expected"] = _rounded(exp_b)
-        body["upper"] = _rounded(exp_b + np.sqrt(_bucket(width * width, step)))
-    return body
 
 
 @lru_cache(maxsize=8192)

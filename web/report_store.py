@@ -71,7 +71,9 @@ for m = 1, nm do
   local hash, pfx = KEYS[3 + 2 * m], KEYS[4 + 2 * m]
   for field, c in pairs(counts[m]) do
     redis.call('HINCRBY', hash, '$reports' .. field, c[1])
-    if c[2] > 0 then redis.call('HINCRBY', hash, '$reporters' .. field, c[2]) end
+    -- Always written, 0 included: a missing field would read as "no reporter data" and
+    -- count the raw (duplicate) reports instead.
+    redis.call('HINCRBY', hash, '$reporters' .. field, c[2])
     local sep = string.find(field, '$sep', 1, true)
     redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'minute', ARGV[7 + m],
       'region', string.sub(field, 1, sep - 1), 'problem', string.sub(field, sep + #'$sep'),

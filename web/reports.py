@@ -11,16 +11,16 @@ import json
 import time
 from typing import Any
 
-import pycountry
 from flask import (
     Blueprint,
     Flask,
     Response,
     abort,
     current_app,
-    render_template,
+    redirect,
     render_template_string,
     request,
+    url_for,
 )
 
 from detector.regions import GLOBAL
@@ -167,7 +167,7 @@ def _within_key_limit(
 
 @bp.post("/s/<slug>")
 def submit_form(slug: str):
-    """Take the service page's form; thank the reporter and show the chart."""
+    """Take the service page's form; redirect to the thank-you page (303)."""
     service = outage().catalog.get(slug)
     if service is None:
         abort(404, f"There is no service called {slug!r}.")
@@ -190,31 +190,15 @@ def submit_form(slug: str):
     report = _validator().single(item, sender)
     outcome = _store().write(outage().redis, [report])
     metrics.count_reports(outcome.accepted, outcome.duplicates)
-    labels = {p.slug: p.label for p in service.problems}
-    resp = Response(
-        render_template(
-            "thanks.html",
-            service=service,
-            duplicate=outcome.duplicates > 0,
-            problem_label=labels[report.problem],
-            region_name=region_name(report.region),
-            dedup_minutes=max(1, outage().settings.dedup_seconds // 60),
-        )
+    # Redirect after POST: a refresh of the thank-you page does not send the report again.
+    where = url_for(
+        "pages.thanks",
+        slug=slug,
+        counted=1 if outcome.accepted else 0,
+        problem=report.problem,
+        region="" if report.region == GLOBAL else report.region,
     )
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
-
-
-def region_name(code: str) -> str:
-    """Name a region for people: 'California, United States', '' for unknown."""
-    if code == GLOBAL:
-        return ""
-    country = pycountry.countries.get(alpha_2=code[:2])
-    name = str(getattr(country, "common_name", None) or getattr(country, "name", code[:2]))
-    if "-" in code:
-        sub = pycountry.subdivisions.get(code=code)
-        return f"{getattr(sub, 'name', code)}, {name}" if sub else name
-    return name
+    return redirect(where, 303)
 
 
 @ceiling_bp.post("/api/v1/_ceiling/reports")

@@ -48,7 +48,7 @@ def all_figures() -> dict[str, dict]:
     return {
         "chart": figures.service_chart(s, [Span(T0 + 1800, T0 + 3000, "outage", "Outage")]),
         "chart-empty": figures.service_chart(Series(times=(), reports=())),
-        "sparkline": figures.sparkline(s, "problems"),
+        "chart-5min-now": figures.service_chart(s, step=5, current=(T0 + 90 * 60, 3.0)),
         "world": maps.world_map(REGIONS),
         "world-empty": maps.world_map([]),
         "us": maps.us_map(REGIONS),
@@ -72,13 +72,15 @@ def test_no_figure_points_at_a_cdn(name: str) -> None:
     assert "http://" not in text and "https://" not in text
 
 
-def test_chart_has_baseline_band_and_reports_fed_by_named_series_fields() -> None:
+def test_chart_draws_the_expected_line_on_top_with_the_band_around_it() -> None:
     fig = figures.service_chart(sample_series())
     names = [t["name"] for t in fig["data"]]
-    assert names == ["Expected (baseline)", "Upper bound of normal", "Reports"]
-    assert [t["meta"]["field"] for t in fig["data"]] == ["expected", "upper", "reports"]
-    assert fig["data"][1]["fill"] == "tonexty"  # the band fills down to the baseline
+    assert names == ["Band of normal", "Normal range", "Reports", "Expected"]
+    assert [t["meta"]["field"] for t in fig["data"]] == ["lower", "upper", "reports", "expected"]
+    assert fig["data"][1]["fill"] == "tonexty"  # from the lower edge, not from 0
+    assert fig["data"][0]["y"][0] == 0.0  # 2 - (6 - 2), floored at 0
     assert fig["data"][2]["x"][0] == "2023-12-21 05:20"  # naive UTC labels
+    assert fig["config"]["displayModeBar"] is False
     assert fig["layout"]["xaxis"]["range"] == ["2023-12-21 05:20", "2023-12-21 06:49"]
     assert "UTC" in fig["layout"]["xaxis"]["hoverformat"]
 
@@ -86,12 +88,29 @@ def test_chart_has_baseline_band_and_reports_fed_by_named_series_fields() -> Non
 def test_chart_without_baseline_draws_reports_only() -> None:
     fig = figures.service_chart(Series(times=minutes(3), reports=[1, 2, 3]))
     assert [t["name"] for t in fig["data"]] == ["Reports"]
+    assert fig["layout"]["yaxis"]["range"] == [0, 5]  # whole reports, not 0..1 in fifths
+
+
+def test_band_lower_edge_mirrors_the_upper_bound_around_expected() -> None:
+    s = Series(
+        times=minutes(3), reports=[0, 0, 0], baseline=[10.0, 2.0, 3.0], upper=[14.0, 7.0, 3.0]
+    )
+    assert figures.lower_band(s) == [6.0, 0.0, 3.0]
+
+
+def test_running_bucket_is_drawn_apart_and_extends_the_axis() -> None:
+    fig = figures.service_chart(sample_series(), step=5, current=(T0 + 95 * 60, 1.0))
+    current = fig["data"][-1]
+    assert current["meta"]["field"] == "current" and current["mode"] == "markers"
+    assert current["x"] == ["2023-12-21 06:55"] and current["y"] == [1.0]
+    assert fig["layout"]["xaxis"]["range"][1] == "2023-12-21 06:55"
+    assert fig["layout"]["yaxis"]["title"]["text"] == "Reports per 5 minutes"
 
 
 def test_chart_turns_nan_into_gaps() -> None:
     s = Series(times=minutes(3), reports=[1.0, math.nan, math.inf], baseline=[1.0, 1.0, 1.0])
     fig = figures.service_chart(s)
-    assert fig["data"][-1]["y"] == [1.0, None, None]
+    assert fig["data"][0]["y"] == [1.0, None, None]  # reports, below the expected line
 
 
 def test_incident_spans_are_clipped_to_the_window_and_open_ones_run_to_the_last_minute() -> None:
@@ -101,7 +120,7 @@ def test_incident_spans_are_clipped_to_the_window_and_open_ones_run_to_the_last_
         Span(T0 + 3000, None, "outage", "Outage"),  # still open
         Span(T0 - 9000, T0 - 8000, "problems"),
     ]  # entirely before the window
-    shapes = figures.service_chart(s, spans)["layout"]["shapes"]
+    shapes = figures.service_chart(s, spans)["layout"]["shapes"][::2]  # fill, then top strip
     assert [(sh["x0"], sh["x1"]) for sh in shapes] == [
         ("2023-12-21 05:20", "2023-12-21 05:30"),
         ("2023-12-21 06:10", "2023-12-21 06:19"),
@@ -113,7 +132,7 @@ def test_span_labels_never_pile_up() -> None:
     s = sample_series(600)
     spans = [Span(T0 + 60 * k, T0 + 60 * k + 120, "possible") for k in range(0, 50, 5)]
     notes = figures.service_chart(s, spans)["layout"]["annotations"]
-    assert len(notes) == 1
+    assert len([n for n in notes if n["yref"] == "paper"]) == 1
 
 
 def test_a_label_near_the_live_edge_is_anchored_inside_the_chart() -> None:
@@ -146,11 +165,13 @@ def test_table_rows_are_newest_first_quarter_hours() -> None:
     assert rows[-1]["expected"] == 20.0 and rows[-1]["upper"] == 60.0
 
 
-def test_sparkline_is_static_and_coloured_by_level() -> None:
-    fig = figures.sparkline(sample_series(), "outage")
-    assert fig["config"]["staticPlot"] is True
-    assert fig["data"][-1]["line"]["color"] == figures.LEVEL_COLOURS["outage"]
-    assert len(fig["data"][-1]["x"]) == 7  # 90 minutes from :20 -> 7 quarter hours
+def test_sparkline_is_server_drawn_svg_coloured_by_level() -> None:
+    svg = figures.sparkline_svg(sample_series(), "outage")
+    assert svg.startswith('<svg class="spark"') and svg.endswith("</svg>")
+    assert f'stroke="{figures.LEVEL_COLOURS["outage"]}"' in svg
+    line = svg.rsplit("<polyline", 1)[1]
+    assert line.count(",") == 7  # 90 minutes from :20 -> 7 quarter hours
+    assert "<script" not in svg
 
 
 @pytest.mark.parametrize(

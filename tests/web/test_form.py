@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -79,7 +80,10 @@ def test_the_partial_is_a_plain_labelled_form(browser) -> None:
     for radio_id, _ in radios:
         assert f'<label for="{radio_id}">' in html
     assert '<label for="country">Country</label>' in html
-    assert '<select autocomplete="country" id="country" name="country">' in html
+    assert (
+        '<select autocomplete="country" data-regions="/regions/XX.json" id="country" '
+        'name="country">'
+    ) in html
     assert '<textarea id="comment" maxlength="280" name="comment"' in html
     assert '<label for="comment">' in html
     assert token(html)
@@ -107,21 +111,26 @@ def test_country_is_prefilled_from_the_ip_first(browser) -> None:
 def test_unknown_location_selects_not_sure_and_hides_subdivisions(browser) -> None:
     html = open_form(browser, environ_base={"REMOTE_ADDR": "10.1.2.3"})
     assert '<option selected value="">Not sure' in html
-    assert 'name="subdivision"' not in html
+    assert '<div class="field" id="subdivision-field" hidden>' in html  # shown by the script
 
 
-def test_post_counts_the_report_and_thanks_with_the_chart(browser, redis_conn) -> None:
-    resp = send(
+def test_post_counts_the_report_and_redirects_to_thanks_with_the_chart(browser, redis_conn) -> None:
+    posted = send(
         browser,
         problem="login",
         country="US",
         subdivision="US-CA",
         comment="Cannot log in <b>at all</b>",
     )
-    assert resp.status_code == 200
+    assert posted.status_code == 303  # a refresh of the thank-you page sends nothing again
+    assert posted.headers["Location"].startswith("/s/x/thanks?")
+    resp = browser.get(posted.headers["Location"])
     html = resp.get_data(as_text=True)
-    assert "Thank you" in html and "Login" in html and "California, United States" in html
-    assert '<div id="chart" class="chart" data-service="x"' in html
+    assert "Thank you" in html and "Login" in html and "California" in html
+    assert 'id="chart-data"' in html and "/live/s/x/chart.json" in html
+    chart = json.loads(html.split('id="chart-data">', 1)[1].split("</script>", 1)[0])
+    current = next(t for t in chart["data"] if t["meta"]["field"] == "current")
+    assert current["y"] == [1.0]  # the reporter's own report, at once
     assert 'href="/s/x"' in html
     assert resp.headers["Cache-Control"] == "no-store"
     assert counts(redis_conn) == {"r|US-CA|login": 1, "u|US-CA|login": 1}
@@ -131,10 +140,10 @@ def test_post_counts_the_report_and_thanks_with_the_chart(browser, redis_conn) -
 
 
 def test_second_post_is_thanked_but_not_counted_again(browser, redis_conn) -> None:
-    assert send(browser, problem="app", country="GB").status_code == 200
+    assert send(browser, problem="app", country="GB").status_code == 303
     again = send(browser, problem="app", country="GB")
-    assert again.status_code == 200
-    assert "already counted" in again.get_data(as_text=True)
+    assert again.status_code == 303
+    assert "already counted" in browser.get(again.headers["Location"]).get_data(as_text=True)
     assert counts(redis_conn) == {"r|GB|app": 2, "u|GB|app": 1}
 
 
@@ -204,7 +213,7 @@ def test_form_is_rate_limited_with_retry_after(settings, redis_conn) -> None:
     )
     add_form_page(app)
     browser = app.test_client()
-    assert send(browser, problem="app").status_code == 200
+    assert send(browser, problem="app").status_code == 303
     resp = send(browser, problem="app")
     assert resp.status_code == 429 and int(resp.headers["Retry-After"]) >= 1
     assert resp.mimetype == "text/html"

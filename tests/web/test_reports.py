@@ -57,7 +57,7 @@ def test_the_same_reporter_is_counted_once_per_window(client, redis_conn) -> Non
     assert post(client, body, ua="other-browser").get_json() == {"accepted": 0, "duplicates": 1}
     assert post(client, body, ip="198.51.100.8").get_json() == {"accepted": 0, "duplicates": 1}
     assert post(client, body, ip="203.0.113.8").get_json()["accepted"] == 1
-    assert counts(redis_conn) == {"r|GB|login": 4, "u|GB|login": 2, "r|GB|app": 1}
+    assert counts(redis_conn) == {"r|GB|login": 4, "u|GB|login": 2, "r|GB|app": 1, "u|GB|app": 0}
 
 
 def test_a_reporter_counts_again_after_the_dedup_window(settings, redis_conn) -> None:

@@ -1,11 +1,12 @@
-/* Pages' behaviour: local times, search filter, Plotly figures and live updates.
+/* Pages' behaviour: local times, search filter, Plotly figures, live updates, the report form.
  *
  * No inline scripts anywhere (the CSP forbids them): figures arrive as JSON data blocks
  * (<script type="application/json">, never executed) built by web/figures.py, and live data
  * comes from two polls, both with If-None-Match so an unchanged answer is a 304:
- *   - the series endpoint of the API every few seconds, appended to the chart's traces
- *     (each trace names its series field in trace.meta.field);
- *   - the page's /live/... JSON every detection cycle: whole figures, texts, badges, tables.
+ *   - the chart's /live/s/<slug>/chart.json every few seconds, asking only for the buckets
+ *     after the last one it has (each trace names its field in trace.meta.field);
+ *   - the page's /live/... JSON every detection cycle: figures that changed, texts, badges.
+ * plotly.js is loaded only on pages that draw a figure.
  */
 (function () {
   "use strict";
@@ -102,39 +103,53 @@
     return window.Plotly.react(el, fig.data, fitHeight(el, fig.layout), fig.config || {});
   }
 
-  // Put the series endpoint's answer ({timestamps, reports, expected, upper}) into the
-  // chart's traces without rebuilding the figure; update the counts shown beside it.
-  function applySeries(el, body) {
-    const times = body && body.timestamps;
-    if (!Array.isArray(times) || !el.data) return;
-    const x = times.map(function (t) { const d = toDate(t); return d ? utcLabel(d) : null; });
+  // Merge the chart endpoint's answer (buckets from `after` on, and the running bucket)
+  // into the chart's traces without rebuilding the figure. Times are the figures' UTC labels
+  // ("YYYY-MM-DD HH:MM"), which order as strings.
+  function applyChart(el, body) {
+    if (!body || !Array.isArray(body.x) || !el.data) return;
+    const first = body.x.length ? body.x[0] : null;
     const xs = [], ys = [], idx = [];
     el.data.forEach(function (trace, i) {
-      const values = trace.meta && body[trace.meta.field];
-      if (Array.isArray(values) && values.length === x.length) {
-        xs.push(x); ys.push(values); idx.push(i);
+      const field = trace.meta && trace.meta.field;
+      if (field === "current") {
+        if (body.current) { xs.push([body.current.x]); ys.push([body.current.y]); idx.push(i); }
+        return;
       }
+      const values = field && body[field];
+      if (!Array.isArray(values) || values.length !== body.x.length) return;
+      const keepX = [], keepY = [];
+      (trace.x || []).forEach(function (x, j) {
+        if (x >= body.start && (first === null || x < first)) {
+          keepX.push(x); keepY.push(trace.y[j]);
+        }
+      });
+      xs.push(keepX.concat(body.x)); ys.push(keepY.concat(values)); idx.push(i);
     });
-    if (idx.length) {
-      // Follow the live edge unless the reader has zoomed or panned away from it.
-      const old = el.data[idx[0]].x;
-      const range = el.layout.xaxis && el.layout.xaxis.range;
-      const following = !range || !old.length || String(range[1]) === String(old[old.length - 1]);
-      window.Plotly.restyle(el, { x: xs, y: ys }, idx);
-      if (following && x.length) {
-        window.Plotly.relayout(el, { "xaxis.range": [x[0], x[x.length - 1]] });
-      }
+    if (!idx.length) return;
+    // Follow the live edge unless the reader has zoomed or panned away from it.
+    const range = el.layout.xaxis && el.layout.xaxis.range;
+    const edge = el.dataset.edge || (range ? String(range[1]) : "");
+    const following = !range || String(range[1]) === edge;
+    window.Plotly.restyle(el, { x: xs, y: ys }, idx);
+    const right = body.current ? body.current.x : body.x[body.x.length - 1];
+    if (following && right) {
+      window.Plotly.relayout(el, { "xaxis.range": [body.start, right] });
+      el.dataset.edge = right;
     }
-    const reports = Array.isArray(body.reports) ? body.reports : [];
-    const sum = function (n) {
-      return Math.round(reports.slice(-n).reduce(function (a, b) { return a + (+b || 0); }, 0));
-    };
-    setText("count-15", String(sum(15)));
-    setText("count-hour", String(sum(60)));
+    const reports = el.data.find(function (t) { return t.meta && t.meta.field === "reports"; });
+    const points = reports ? reports.x.length : 0;
     const empty = document.getElementById("chart-empty");
-    if (empty) empty.hidden = x.length > 0;
-    el.dataset.points = String(x.length);
-    el.dataset.lastTime = x.length ? x[x.length - 1] : "";
+    if (empty) empty.hidden = points > 0;
+    el.dataset.points = String(points);
+    el.dataset.lastTime = points ? reports.x[points - 1] : "";
+  }
+
+  function lastBucketEpoch(el) {
+    const reports = (el.data || []).find(function (t) { return t.meta && t.meta.field === "reports"; });
+    if (!reports || !reports.x.length) return null;
+    const d = toDate(reports.x[reports.x.length - 1]);
+    return d ? Math.floor(d.getTime() / 1000) : null;
   }
 
   function showHoverTime(el) {
@@ -219,11 +234,29 @@
     localizeTimes(list);
   }
 
+  // Figure hashes the page has: the server leaves those figures out of its answer.
+  const figureHashes = {};
+
+  function liveUrl(url) {
+    const have = Object.values(figureHashes).join(",");
+    return have ? url + (url.includes("?") ? "&" : "?") + "have=" + have : url;
+  }
+
   function applyLive(body) {
     const jobs = [];
+    Object.assign(figureHashes, body.hashes || {});
     Object.entries(body.figures || {}).forEach(function ([id, fig]) {
       const el = document.getElementById(id);
-      if (el && fig) jobs.push(draw(el, fig));
+      if (el && fig && window.Plotly) jobs.push(draw(el, fig));
+    });
+    // Server-drawn SVG (sparklines) and server-rendered rows: our own markup, no user text.
+    Object.entries(body.svgs || {}).forEach(function ([id, svg]) {
+      const el = document.getElementById(id);
+      if (el && el.innerHTML !== svg) { el.innerHTML = svg; el.classList.remove("spark-empty"); }
+    });
+    Object.entries(body.html || {}).forEach(function ([id, html]) {
+      const el = document.getElementById(id);
+      if (el) { el.innerHTML = html; localizeTimes(el); }
     });
     Object.entries(body.texts || {}).forEach(function ([id, text]) { setText(id, text); });
     Object.entries(body.badges || {}).forEach(function ([id, badge]) { setBadge(id, badge); });
@@ -241,7 +274,8 @@
       busy = true;
       try {
         const headers = etag ? { "If-None-Match": etag } : {};
-        const resp = await fetch(url, { headers: headers, cache: "no-store",
+        const target = typeof url === "function" ? url() : url;
+        const resp = await fetch(target, { headers: headers, cache: "no-store",
                                         credentials: "same-origin" });
         if (resp.status === 200) {
           etag = resp.headers.get("ETag");
@@ -258,48 +292,68 @@
     return tick;
   }
 
-  // The chart on pages that only say which service (the thank-you page): fetch its figure.
-  async function standaloneChart(el) {
-    const slug = el.dataset.service;
-    const live = "/live/s/" + encodeURIComponent(slug) + ".json";
-    const resp = await fetch(live, { cache: "no-store" });
-    if (!resp.ok) return;
-    const body = await resp.json();
-    el.classList.add("plot", "chart");
-    el.setAttribute("role", "img");
-    el.setAttribute("aria-label", "Reports per minute for this service over the last 24 hours");
-    await draw(el, body.figures.chart);
-    startSeries(el, el.dataset.seriesUrl || body.series_url, 5000);
+  function startChart(el, url, ms) {
+    if (!url) return;
+    const tick = poll(function () {
+      const after = lastBucketEpoch(el);
+      return url + (after === null ? "" : (url.includes("?") ? "&" : "?") + "after=" + after);
+    }, ms, function (body) { applyChart(el, body); });
+    tick();
   }
 
-  function startSeries(el, url, ms) {
-    if (!url) return;
-    const tick = poll(url, ms, function (body) { applySeries(el, body); });
-    tick();
+  // The report form: the region list follows the country (without JavaScript the form
+  // still works: a region of another country is caught and the right list shown).
+  function setUpRegions() {
+    const country = document.querySelector("select[data-regions]");
+    const wrap = document.getElementById("subdivision-field");
+    const select = wrap && wrap.querySelector("select");
+    if (!country || !select) return;
+    country.addEventListener("change", async function () {
+      const code = country.value;
+      const first = select.options[0];
+      select.replaceChildren(first);
+      select.value = "";
+      wrap.hidden = true;
+      if (!code) return;
+      try {
+        const resp = await fetch(country.dataset.regions.replace("XX", code));
+        const body = await resp.json();
+        if (country.value !== code) return;
+        (body.regions || []).forEach(function (r) {
+          const o = document.createElement("option");
+          o.value = r[0]; o.textContent = r[1];
+          select.appendChild(o);
+        });
+        wrap.hidden = select.options.length <= 1;
+      } catch (e) {
+        // Offline: the whole country is still a valid answer.
+      }
+    });
   }
 
   async function start() {
     localizeTimes(document);
     setUpFilter();
-    const plots = Array.from(document.querySelectorAll("[data-figure]"));
-    const bare = document.querySelector("#chart[data-service]:not([data-figure])");
-    if (!plots.length && !bare) {
-      document.body.dataset.ready = "1";
-      return;
-    }
-    await loadPlotly();
-    await Promise.all(plots.map(function (el) {
-      const fig = readFigure(el);
-      return fig ? draw(el, fig) : null;
-    }));
-    const chart = document.getElementById("chart");
-    if (chart && bare) await standaloneChart(chart);
-    if (chart) showHoverTime(chart);
-    const src = document.getElementById("series-source");
-    if (src && chart) startSeries(chart, src.dataset.url, +src.dataset.pollMs || 5000);
+    setUpRegions();
     const live = document.querySelector("[data-live]");
+    const plots = Array.from(document.querySelectorAll("[data-figure]"));
+    if (plots.length) {
+      await loadPlotly();
+      await Promise.all(plots.map(function (el) {
+        if (el.dataset.hash) figureHashes[el.id] = el.dataset.hash;
+        const fig = readFigure(el);
+        return fig ? draw(el, fig) : null;
+      }));
+    }
+    const chart = document.getElementById("chart");
+    if (chart && plots.length) {
+      showHoverTime(chart);
+      const src = document.getElementById("series-source");
+      if (src) startChart(chart, src.dataset.url, +src.dataset.pollMs || 5000);
+    }
     if (live && live.dataset.live) {
-      poll(live.dataset.live, +live.dataset.pollMs || 15000, applyLive);
+      poll(function () { return liveUrl(live.dataset.live); },
+           +live.dataset.pollMs || 15000, applyLive);
     }
     document.body.dataset.ready = "1";
   }
