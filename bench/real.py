@@ -127,15 +127,20 @@ def run_ours(rs: RealSet, targets: tuple[float, ...]) -> Run:
 
     def incidents(target: float) -> dict[str, list[dict]]:
         params = Params(false_alarms_per_series_year=target)
-        return {
-            s.name: [
-                i.to_dict()
-                for i in replay_arrays(
+        out = {}
+        for s in rs.series:
+            try:
+                found = replay_arrays(
                     s.name, [LEAF], s.start_minute, s.counts[None, :], params=params
                 )
-            ]
-            for s in rs.series
-        }
+            except Exception as exc:
+                # Say where, so a detector failure on real data can be replayed on its own.
+                raise RuntimeError(
+                    f"ours failed on {rs.name} series {s.name} (start minute {s.start_minute}, "
+                    f"target {target:g} per series-year): {exc}"
+                ) from exc
+            out[s.name] = [i.to_dict() for i in found]
+        return out
 
     t0 = time.process_time()
     base = pooled(rs, incidents(default))

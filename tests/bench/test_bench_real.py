@@ -169,3 +169,18 @@ def test_span_open_at_a_window_end_goes_on_through_the_next_window():
     spans = [(e["start"], e["end"]) for e in s.events]
     # the first incident lasts while the continuation stays above its level (5 more buckets)
     assert spans == [(90 * DD_BUCKET, 100 * DD_BUCKET), (150 * DD_BUCKET, 151 * DD_BUCKET)]
+
+
+def test_a_detector_failure_names_the_series_and_target(monkeypatch):
+    import real
+
+    def broken(*args, **kwargs):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(real, "replay_arrays", broken)
+    rs = app_crash_set(FIXTURES, seed=2, warmup_days=0)
+    # the default target runs first
+    with pytest.raises(
+        RuntimeError, match=r"app-crashes series app1-01 \(start minute \d+, target 1 "
+    ):
+        real.run_ours(rs, (0.1,))
