@@ -414,6 +414,10 @@ class Lifecycle:
             self.quiet_since - max(params.windows),
             t - params.recent_minutes + 1,
         )
+        if first > self.quiet_since:
+            # The ring no longer holds the minutes before the scope settled (the close waited
+            # longer than recent_minutes): the incident ended when it settled.
+            return self._end(state, t, self.quiet_since)
         x = state.recent("ring_x", row, first, self.quiet_since)
         mu = state.recent("ring_mu", row, first, self.quiet_since)
         end = first + end_offset(x, mu, params.min_ratio) + 1

@@ -109,7 +109,7 @@ class Params:
     """Time constant (days) of the decayed episode statistics."""
     tail_min_episodes: float = 5.0
     """Episodes (decayed count) a series needs before its own tail can raise its threshold."""
-    tail_max_factor: float = 6.0
+    tail_max_factor: float = 10.0
     """Largest threshold in evidence units (a multiple of the model's log-threshold)."""
 
     # --- clock changes (DST), see detector/phase.py ---------------------------------------
