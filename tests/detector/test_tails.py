@@ -122,3 +122,18 @@ def test_thresholds_never_drop_below_the_model_nor_above_the_cap() -> None:
     got = thresholds(tail, np.ones(2), NO_DECAY)
     assert got[0] == 1.0
     assert got[1] == NO_DECAY.tail_max_factor
+
+
+@pytest.mark.parametrize(("mode", "want"), [("learn", 3.0), ("censor", 1.5), ("drop", None)])
+def test_an_alarmed_burst_is_learned_censored_or_dropped(mode: str, want: float | None) -> None:
+    params = Params(tail_days=1e12, tail_alarmed=mode)
+    tail = np.zeros((1, TAIL_COLUMNS))
+    theta = np.array([1.5])
+    learn(tail, np.array([3.0]), np.array([True]), params, alarmed=True, theta=theta)
+    for _ in range(params.tail_run_minutes):
+        learn(tail, np.array([0.0]), np.array([True]), params, theta=theta)
+    if want is None:
+        assert tail[0, COUNT] == 0.0
+    else:
+        assert tail[0, COUNT] == pytest.approx(1.0)
+        assert tail[0, SUM] == pytest.approx(want - params.tail_threshold)
