@@ -11,6 +11,7 @@ import redis
 from detector.engine import ServiceDetector
 from detector.replay import replay_rows
 from store import detectors, keys
+from tests.polling import wait_until
 from tests.workers.helpers import run_worker
 from tests.workers.synth import PAST_END, write_rows
 from tests.workers.test_detect_jobs import FAST, as_replay, dataset, stored
@@ -47,10 +48,11 @@ def test_a_lapsed_lease_is_lost_and_taken(redis_conn: redis.Redis) -> None:
     a = ShardLeases(redis_conn, "a", 2, ttl=0.2)
     b = ShardLeases(redis_conn, "b", 2, ttl=30)
     assert a.acquire(2) == {0, 1}
-    deadline = time.monotonic() + 5
-    while redis_conn.exists(keys.detect_lease(0), keys.detect_lease(1)):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(
+        lambda: not redis_conn.exists(keys.detect_lease(0), keys.detect_lease(1)),
+        timeout=5,
+        what="the leases to lapse",
+    )
     assert b.acquire(2) == {0, 1}
     assert a.renew() == {0, 1} and a.owned == set()
     a.release({0, 1})  # never deletes a lease that is not ours
@@ -148,7 +150,8 @@ def test_a_new_owner_resumes_from_the_checkpoint_without_duplicates(
     run_worker(redis_conn)
     # "Killed": no checkpoint, no release; its memory is gone with it.
     CACHE.entries.clear()
-    time.sleep(0.4)
+    # The dead owner's 300 ms lease lapses by itself.
+    wait_until(lambda: not redis_conn.exists(keys.detect_lease(0)), timeout=5, what="the lease")
     second = loop.DetectionLoop(settings, name="second", conn=redis_conn, qconn=redis_conn)
     loop.clock = lambda: (end + 1) * 60 + 0.5
     try:
