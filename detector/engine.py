@@ -17,8 +17,8 @@ from detector.baseline import (
     BaselineMode,
     expected_per_minute,
     fit_baseline,
-    residual_moments,
 )
+from detector.dispersion import residual_moments
 from detector.incidents import EventKind, IncidentEvent
 from detector.lifecycle import Lifecycle
 from detector.nbstats import nb_quantile, tilt_table

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from detector.baseline import MOMENTS
+from detector.dispersion import MOMENTS
 from detector.params import Params
 from detector.tails import TAIL_COLUMNS
 
@@ -63,7 +63,7 @@ class MinuteState:
     inc_exp: np.ndarray
     slot_counts: np.ndarray
     minute_moments: np.ndarray
-    """Decayed baseline.residual_moments of one-minute counts, shape (n, MOMENTS)."""
+    """Decayed dispersion.residual_moments of one-minute counts, shape (n, MOMENTS)."""
     tail: np.ndarray
     """Evidence episode statistics of detector/tails.py, shape (n, TAIL_COLUMNS)."""
 

@@ -9,22 +9,7 @@ import pytest
 
 from cli.replay import main
 from detector.replay import read_counts_csv
-from tests.detector.fixtures import small_outage, write_csv
-
-FIELDS = [
-    "service",
-    "region",
-    "problem",
-    "started_at",
-    "detected_at",
-    "ended_at",
-    "severity",
-    "peak_per_min",
-    "expected_per_min",
-    "p_value",
-    "regions",
-    "problems",
-]
+from tests.detector.fixtures import REPLAY_FIELDS, small_outage, write_csv
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +26,7 @@ def test_main_writes_jsonl(tmp_path: Path, small, capsys) -> None:
     lines = out.read_text().splitlines()
     assert len(lines) == 1
     row = json.loads(lines[0])
-    assert list(row) == FIELDS
+    assert list(row) == list(REPLAY_FIELDS)
     assert row["started_at"].endswith("Z") and row["regions"][0] == "US"
     assert "replayed" in capsys.readouterr().err
     assert main([str(counts), "--quiet"]) == 0

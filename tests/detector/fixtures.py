@@ -16,6 +16,23 @@ from detector.clock import minute_to_iso
 
 Key = tuple[str, str]
 
+REPLAY_FIELDS = (
+    "service",
+    "region",
+    "problem",
+    "started_at",
+    "detected_at",
+    "ended_at",
+    "severity",
+    "peak_per_min",
+    "expected_per_min",
+    "p_value",
+    "regions",
+    "problems",
+)
+"""The replay output contract, in order: the fields every incident line carries. Written out
+here, not imported from the code, so that a change to the contract fails the tests."""
+
 
 @dataclass(frozen=True)
 class SeedReplay:

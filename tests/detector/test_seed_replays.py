@@ -7,7 +7,13 @@ import pytest
 from detector.clock import iso_to_minute
 from detector.engine import ServiceDetector
 from detector.incidents import EventKind, Severity
-from tests.detector.fixtures import SeedReplay, feed, twitter_2023_03_06, x_2023_12_21
+from tests.detector.fixtures import (
+    REPLAY_FIELDS,
+    SeedReplay,
+    feed,
+    twitter_2023_03_06,
+    x_2023_12_21,
+)
 
 
 @pytest.fixture(scope="module", params=["x", "twitter"])
@@ -47,20 +53,7 @@ def test_attribution_and_severity(replayed) -> None:
     assert final.peak_per_min > 50 * final.expected_per_min
     assert final.p_value < 1e-12
     row = final.to_dict()
-    assert list(row) == [
-        "service",
-        "region",
-        "problem",
-        "started_at",
-        "detected_at",
-        "ended_at",
-        "severity",
-        "peak_per_min",
-        "expected_per_min",
-        "p_value",
-        "regions",
-        "problems",
-    ]
+    assert list(row) == list(REPLAY_FIELDS)
     assert iso_to_minute(row["started_at"]) == final.started_at
     evidence = final.evidence()
     assert evidence["trigger"].startswith(("nb_window", "cusum"))

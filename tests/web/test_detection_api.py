@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from store.config import Settings
+from tests.detector.fixtures import REPLAY_FIELDS
 from tests.workers.synth import merge, quiet_rows, spike_rows, write_rows
 from web import create_app, queries
 from workers import detection, state, webhooks
@@ -240,18 +241,7 @@ def test_incident_queries(api, redis_conn: redis.Redis) -> None:
     assert active and all(d["status"] == "open" for d in active)
     doc = active[0]
     for field in (
-        "service",
-        "region",
-        "problem",
-        "started_at",
-        "detected_at",
-        "ended_at",
-        "severity",
-        "peak_per_min",
-        "expected_per_min",
-        "p_value",
-        "regions",
-        "problems",
+        *REPLAY_FIELDS,
         "evidence",
         "events",
     ):

@@ -12,6 +12,7 @@ from rq import Queue
 from detector.replay import replay_rows
 from store import detectors, incidents, keys
 from store.config import Settings
+from tests.detector.fixtures import REPLAY_FIELDS
 from tests.workers.helpers import run_worker
 from tests.workers.synth import PAST_END, merge, quiet_rows, spike_rows, write_rows
 from workers import detection, jobs, locks, state
@@ -62,22 +63,8 @@ def stored(conn: redis.Redis) -> dict[str, dict]:
 
 
 def as_replay(doc: dict) -> dict:
-    """Keep the DESIGN 3.2 fields of a stored incident document."""
-    fields = (
-        "service",
-        "region",
-        "problem",
-        "started_at",
-        "detected_at",
-        "ended_at",
-        "severity",
-        "peak_per_min",
-        "expected_per_min",
-        "p_value",
-        "regions",
-        "problems",
-    )
-    return {k: doc[k] for k in fields}
+    """Keep the replay-contract fields of a stored incident document."""
+    return {k: doc[k] for k in REPLAY_FIELDS}
 
 
 @pytest.mark.parametrize(
